@@ -1,0 +1,119 @@
+"""Parse suites, resolve their clause references against the pact, and bind every check to every case."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from harness.checks import Params, bind
+from harness.errors import ConfigError, LoadError
+from harness.pact import content_hash, load_pact, pydantic_error
+from harness.types import Case, CheckSpec, Clause, Pact, Suite
+from harness.yamlio import YamlDoc, load_yaml
+
+SUITE_KEYS = {"id", "pact", "description", "system", "cases"}
+CASE_KEYS = {"id", "clauses", "input", "system", "context", "expected", "tags", "mutated_from"}
+
+BoundChecks = tuple[tuple[CheckSpec, Params], ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A validated pact and suite, with each case's checks bound to its expectations: ready to run."""
+
+    pact: Pact
+    suite: Suite
+    suite_dir: Path
+    checks: dict[tuple[str, str], BoundChecks]  # (case id, clause id) -> bound checks
+    warnings: tuple[str, ...] = field(default=())
+
+    def clauses_of(self, case: Case) -> list[Clause]:
+        return [self.pact.clause(cid) for cid in case.clause_ids]
+
+
+def _case_data(raw: dict[str, Any], suite_id: str, default_system: str | None) -> dict[str, Any]:
+    data = {k: v for k, v in raw.items()}
+    if "clauses" in data:
+        data["clause_ids"] = data.pop("clauses")
+    data["suite_id"] = suite_id
+    if data.get("system") is None and default_system:
+        data["system"] = default_system
+    data["hash"] = content_hash({k: v for k, v in data.items() if k not in ("tags",)})
+    return data
+
+
+def parse_suite(doc: YamlDoc) -> tuple[Suite, str]:
+    """The suite record and the pact file name it refers to (relative to the suite's directory)."""
+    raw = doc.data
+    if not isinstance(raw, dict):
+        raise doc.error((), "a suite must be a mapping with id and cases")
+    for key in raw:
+        if key not in SUITE_KEYS:
+            raise doc.error((key,), f"unknown field {key!r}; valid fields: {', '.join(sorted(SUITE_KEYS))}")
+    for key in ("id", "cases"):
+        if key not in raw:
+            raise doc.error((), f"missing required field {key!r}")
+    if not isinstance(raw["cases"], list) or not raw["cases"]:
+        raise doc.error(("cases",), "cases must be a non-empty list")
+    suite_id = str(raw["id"])
+    cases = []
+    seen: dict[str, int] = {}
+    for i, entry in enumerate(raw["cases"]):
+        if not isinstance(entry, dict):
+            raise doc.error(("cases", i), "each case must be a mapping")
+        for key in entry:
+            if key not in CASE_KEYS:
+                raise doc.error(("cases", i, key), f"unknown field {key!r}; valid fields: {', '.join(sorted(CASE_KEYS))}")
+        try:
+            case = Case.model_validate(_case_data(entry, suite_id, raw.get("system")))
+        except ValidationError as exc:
+            raise pydantic_error(doc, exc, prefix=("cases", i)) from None
+        if case.id in seen:
+            raise doc.error(("cases", i, "id"), f"duplicate case id {case.id!r} (first at cases[{seen[case.id]}])")
+        seen[case.id] = i
+        cases.append(case)
+    try:
+        suite = Suite(id=suite_id, hash=content_hash(raw), description=raw.get("description"), cases=tuple(cases))
+    except ValidationError as exc:
+        raise pydantic_error(doc, exc) from None
+    return suite, str(raw.get("pact") or "pact.yaml")
+
+
+def bind_suite(pact: Pact, suite: Suite, doc: YamlDoc) -> tuple[dict[tuple[str, str], BoundChecks], list[str]]:
+    """Resolve clause references and bind checks per case; unknown clauses are errors, untested ones warnings."""
+    known = {c.id: c for c in pact.clauses}
+    bound: dict[tuple[str, str], BoundChecks] = {}
+    tested: set[str] = set()
+    for i, case in enumerate(suite.cases):
+        for j, clause_id in enumerate(case.clause_ids):
+            if clause_id not in known:
+                raise doc.error(
+                    ("cases", i, "clauses", j),
+                    f"case {case.id!r} names unknown clause {clause_id!r}; pact {pact.id} has: {', '.join(known)}",
+                )
+            tested.add(clause_id)
+            clause = known[clause_id]
+            try:
+                bound[(case.id, clause_id)] = tuple((spec, bind(spec, case)) for spec in clause.checks)
+            except ConfigError as exc:
+                raise doc.error(("cases", i, "expected"), f"clause {clause_id!r}: {exc}") from None
+    warnings = [f"{doc.path}: clause {c.id!r} is tested by no case (its status will be no-evidence)"
+                for c in pact.clauses if c.id not in tested]
+    return bound, warnings
+
+
+def load_plan(suite_dir: Path) -> Plan:
+    """Load `suite.yaml` (and the pact it names) from a suite directory, or a suite file directly."""
+    suite_dir = Path(suite_dir)
+    suite_file = suite_dir / "suite.yaml" if suite_dir.is_dir() else suite_dir
+    if not suite_dir.exists():
+        raise LoadError("suite directory not found", where=str(suite_dir))
+    doc = load_yaml(suite_file)
+    suite, pact_name = parse_suite(doc)
+    pact_path = suite_file.parent / pact_name
+    pact = load_pact(pact_path)
+    bound, warnings = bind_suite(pact, suite, doc)
+    return Plan(pact=pact, suite=suite, suite_dir=suite_file.parent, checks=bound, warnings=tuple(warnings))

@@ -1,0 +1,264 @@
+"""The frozen records that pass between pipeline stages; validation only, no behaviour."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Severity = Literal["critical", "major", "minor"]
+Tier = Literal["low", "medium", "high", "critical"]
+Verify = Literal["deterministic", "jury", "hybrid"]
+Action = Literal["approve", "restrict", "re-evaluate", "escalate", "suspend", "withhold-settlement"]
+CheckOutcome = Literal["pass", "fail", "error", "skip"]
+# pending-jury: the clause needs judges and none has voted yet (never faked as pass or fail).
+# not-applicable: every check of the clause was conditioned away for this case.
+VerdictOutcome = Literal["pass", "fail", "error", "inconclusive", "pending-jury", "not-applicable"]
+ClauseStatus = Literal["met", "breached", "inconclusive", "pending-jury", "no-evidence"]
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+
+
+class Record(BaseModel):
+    """Base for every record: frozen, and unknown fields are errors, not silently dropped."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# ---------------------------------------------------------------- pact
+
+
+class CheckSpec(Record):
+    """One deterministic check as written in a pact clause (params validated by the check registry)."""
+
+    check: str
+    negate: bool = False
+    when: str | None = None  # run only when case.expected[when] is truthy
+    unless: str | None = None  # run only when case.expected[unless] is falsy or absent
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Clause(Record):
+    id: str = Field(pattern=ID_PATTERN)
+    claim: str = Field(min_length=1)
+    verify: Verify
+    checks: tuple[CheckSpec, ...] = ()
+    rubric: str | None = None
+    threshold: float = Field(ge=0.0, le=1.0)
+    severity: Severity
+    freshness_s: int | None = Field(default=None, gt=0)
+
+
+class ConsequenceRule(Record):
+    """Evaluated top-down, first match wins; an empty `when` matches always."""
+
+    when: dict[str, Any] = Field(default_factory=dict)
+    action: Action
+    reason: str | None = None
+
+
+class Pact(Record):
+    id: str = Field(pattern=ID_PATTERN)
+    version: str = Field(min_length=1)
+    hash: str
+    tier: Tier
+    owner: str = Field(min_length=1)
+    description: str | None = None
+    freshness_s: int = Field(gt=0)
+    clauses: tuple[Clause, ...]
+    consequences: tuple[ConsequenceRule, ...]
+
+    def clause(self, clause_id: str) -> Clause:
+        for c in self.clauses:
+            if c.id == clause_id:
+                return c
+        raise KeyError(clause_id)
+
+
+# ---------------------------------------------------------------- suite
+
+
+class Message(Record):
+    role: Literal["system", "user", "assistant", "tool"]
+    content: str
+
+
+class ContextDoc(Record):
+    id: str = Field(pattern=ID_PATTERN)
+    title: str | None = None
+    text: str
+
+
+class Case(Record):
+    id: str = Field(pattern=ID_PATTERN)
+    suite_id: str
+    clause_ids: tuple[str, ...] = Field(min_length=1)
+    input: Union[str, tuple[Message, ...]]
+    system: str | None = None
+    context: tuple[ContextDoc, ...] = ()
+    expected: dict[str, Any] = Field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+    mutated_from: str | None = None
+    hash: str = ""
+
+    def messages(self) -> list[dict[str, str]]:
+        """Chat messages for a chat target: system prompt (with context documents) then the input."""
+        system = self.system or ""
+        if self.context:
+            docs = "\n\n".join(
+                f"[document {d.id}{': ' + d.title if d.title else ''}]\n{d.text}" for d in self.context
+            )
+            system = f"{system}\n\nContext documents:\n{docs}".strip()
+        out: list[dict[str, str]] = [{"role": "system", "content": system}] if system else []
+        if isinstance(self.input, str):
+            out.append({"role": "user", "content": self.input})
+        else:
+            out.extend({"role": m.role, "content": m.content} for m in self.input)
+        return out
+
+    def payload(self) -> dict[str, Any]:
+        """The JSON shape handed to Python and shell-command targets."""
+        return {
+            "id": self.id,
+            "suite_id": self.suite_id,
+            "clauses": list(self.clause_ids),
+            "input": self.input if isinstance(self.input, str) else [m.model_dump() for m in self.input],
+            "system": self.system,
+            "context": [d.model_dump() for d in self.context],
+            "messages": self.messages(),
+            "tags": list(self.tags),
+        }
+
+
+class Suite(Record):
+    id: str = Field(pattern=ID_PATTERN)
+    hash: str
+    description: str | None = None
+    cases: tuple[Case, ...]
+
+
+# ---------------------------------------------------------------- run evidence
+
+
+class ToolCall(Record):
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("arguments", mode="before")
+    @classmethod
+    def _parse_json_arguments(cls, v: Any) -> Any:
+        # OpenAI-style tool calls carry arguments as a JSON string.
+        if isinstance(v, str):
+            import json
+
+            try:
+                parsed = json.loads(v) if v.strip() else {}
+            except ValueError:
+                return {"_raw": v}
+            return parsed if isinstance(parsed, dict) else {"_value": parsed}
+        return v if v is not None else {}
+
+
+class Transcript(Record):
+    run_id: str
+    case_id: str
+    output: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    latency_ms: float = 0.0
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    cost_usd: float | None = None  # None means unknown, never 0 by default
+    error: str | None = None
+
+
+class CheckResult(Record):
+    case_id: str
+    clause_id: str
+    index: int  # position of the check within its clause
+    check: str
+    negated: bool = False
+    outcome: CheckOutcome
+    detail: str = ""
+
+
+class Verdict(Record):
+    case_id: str
+    clause_id: str
+    outcome: VerdictOutcome
+    decided_by: Literal["checks", "panel", "target-error", "none"]
+    detail: str = ""
+
+
+class CaseResult(Record):
+    """Everything one case produced; stored atomically so a resumed run never half-redoes a case."""
+
+    case: Case
+    transcript: Transcript
+    checks: tuple[CheckResult, ...]
+    verdicts: tuple[Verdict, ...]
+
+
+class ClauseResult(Record):
+    clause_id: str
+    severity: Severity
+    n: int  # cases that tested the clause
+    passed: int
+    failed: int
+    errors: int
+    pending: int
+    inconclusive: int
+    rate: float | None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    threshold: float
+    status: ClauseStatus
+
+
+class PactDecision(Record):
+    pact_id: str
+    decision: Action
+    reasons: tuple[str, ...]
+    rule_index: int | None = None
+
+
+# ---------------------------------------------------------------- the jury
+
+VoteLabel = Literal["pass", "fail", "abstain"]
+PanelOutcome = Literal["pass", "fail", "inconclusive"]
+
+
+class Vote(Record):
+    """One judge's vote on one (case, clause); an unreadable or failed reply is an abstain with its reason."""
+
+    case_id: str
+    clause_id: str
+    judge: str
+    model: str
+    sample: int = 0  # index when a judge casts several votes (samples > 1)
+    label: VoteLabel
+    score: float | None = None  # ordinal scale 1-5 when the panel uses one
+    rationale: str = ""
+    raw_reply: str = ""
+    prompt_hash: str = ""
+    abstain_reason: str | None = None
+    latency_ms: float = 0.0
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    cost_usd: float | None = None
+    cached: bool = False
+
+
+class Ballot(Record):
+    case_id: str
+    clause_id: str
+    votes: tuple[Vote, ...]
+    complete: bool = True  # False when an adaptive panel stopped early
+    calls_saved: int = 0
+
+
+class PanelDecision(Record):
+    """What an aggregation method makes of one ballot."""
+
+    outcome: PanelOutcome
+    reason: str = ""
+    score: float | None = None  # e.g. the weighted pass share, mean score or posterior P(pass)
