@@ -77,10 +77,10 @@ def write_suite(root: Path, n: int) -> None:
     (root / "suite.yaml").write_text(json.dumps({"id": "bench-suite", "cases": cases}))
 
 
-def start_server(latency_ms: int) -> tuple[subprocess.Popen, str]:
+def start_server(latency_ms: int, reply: str = REPLY) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "harness.openai_server", "--port", "0", "--latency-ms", str(latency_ms),
-         "--reply", REPLY], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+         "--reply", reply], stdout=subprocess.PIPE, text=True, cwd=ROOT)
     line = proc.stdout.readline().strip()
     if not line.startswith("READY "):
         proc.kill()

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from harness import __version__
-from harness.errors import ConfigError, PactjuryError
+from harness.errors import PactjuryError
 
 EXIT_OK, EXIT_BREACH, EXIT_USAGE, EXIT_ABORTED = 0, 1, 2, 3
 
@@ -38,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--temperature", type=float, default=0.0, help="model target temperature (default 0)")
     run.add_argument("--max-tokens", type=_positive_int, help="model target max tokens")
     run.add_argument("--seed", type=int, help="model target seed")
+    run.add_argument("--panel", help="judge panel: an id in judges/panels/ or a panel file (default: none; "
+                     "clauses that need judges stay pending-jury)")
+    run.add_argument("--no-cache", action="store_true", help="call every judge even if the store has the same call")
     run.add_argument("--resume", metavar="RUN_ID", help="finish an interrupted run; nothing stored is redone")
     run.add_argument("--db", type=Path, help=db_help)
     run.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
@@ -46,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     val = sub.add_parser("validate", help="check pact, suite and panel files without running anything")
     val.add_argument("suite_dirs", nargs="+", type=Path, metavar="SUITE_DIR")
     val.add_argument("--strict", action="store_true", help="treat warnings (e.g. an untested clause) as errors")
+    val.add_argument("--panel", action="append", default=[],
+                     help="also validate this panel (every panel in judges/panels/ is validated anyway)")
     val.add_argument("--json", action="store_true")
 
     runs = sub.add_parser("runs", help="list stored runs, newest first")
@@ -57,6 +62,13 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("run_id")
     show.add_argument("--db", type=Path, help=db_help)
     show.add_argument("--json", action="store_true")
+    dis = sub.add_parser("disagreements", help="split and inconclusive jury cases of a run, most divided first")
+    dis.add_argument("run_id")
+    dis.add_argument("--clause", help="only this clause")
+    dis.add_argument("--judge", help="only ballots where this judge disagreed with the verdict")
+    dis.add_argument("--limit", type=_positive_int, default=50)
+    dis.add_argument("--db", type=Path, help=db_help)
+    dis.add_argument("--json", action="store_true")
     return p
 
 
@@ -90,6 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from harness.commands import cmd_validate as handler
         elif args.command == "runs":
             from harness.commands import cmd_runs as handler
+        elif args.command == "disagreements":
+            from harness.jury_views import cmd_disagreements as handler
         else:
             from harness.commands import cmd_show as handler
         return handler(args)

@@ -17,17 +17,27 @@ from harness.suite import Plan, load_plan
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from harness.panel import PANELS_DIR, load_panel
+
     reports, warnings = [], []
     for suite_dir in args.suite_dirs:
         plan = load_plan(suite_dir)
         warnings.extend(plan.warnings)
         reports.append(_plan_summary(plan))
+    panel_files = sorted(PANELS_DIR.glob("*.yaml")) if PANELS_DIR.is_dir() else []
+    panels = []
+    for ref in [*panel_files, *args.panel]:
+        spec, _ = load_panel(ref)  # renders every rubric once
+        panels.append(dict(panel_id=spec.id, panel_hash=spec.hash, judges=[j.name for j in spec.judges],
+                           method=spec.method))
     if args.json:
-        emit_json({"ok": not (args.strict and warnings), "suites": reports, "warnings": warnings})
+        emit_json({"ok": not (args.strict and warnings), "suites": reports, "panels": panels, "warnings": warnings})
     else:
         for r in reports:
             print(f"ok  {r['suite_dir']}: pact {r['pact_id']} v{r['pact_version']} ({r['pact_hash'][:12]}), "
                   f"{r['clauses']} clauses; suite {r['suite_id']}: {r['cases']} cases, {r['checks']} bound checks")
+        for p in panels:
+            print(f"ok  panel {p['panel_id']} ({p['panel_hash'][:12]}): {p['method']} over {', '.join(p['judges'])}")
         for w in warnings:
             print(f"warning: {w}", file=sys.stderr)
     if args.strict and warnings:
@@ -76,12 +86,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     target = make_target(args.target, _target_options(args))
     settings = RunSettings(agent=args.agent or target.spec, agent_version=args.agent_version,
                            concurrency=args.concurrency, options=_recorded_options(args),
-                           progress=not args.no_progress and not args.json)
+                           progress=not args.no_progress and not args.json, jury=_jury(args, target))
     # Everything that can be wrong with the input is checked above, before the store is touched.
     with Store(db_path(args)) as store:
         run_id = start_run(store, plan, target, settings)
         _announce(args, f"run {run_id}: {len(plan.suite.cases)} cases of {plan.suite.id} against {target.spec}")
         return _execute(args, store, plan, target, run_id, settings, execute)
+
+
+def _jury(args: argparse.Namespace, target: Any, run: dict[str, Any] | None = None) -> Any:
+    from harness.panel import Jury, load_panel
+
+    ref = args.panel or (run or {}).get("panel_id")
+    if not ref:
+        return None
+    spec, rubrics = load_panel(ref)
+    if run is not None and run.get("panel_hash") and run["panel_hash"] != spec.hash:
+        raise ConfigError(f"panel {spec.id} changed since run {run['run_id']} started ({run['panel_hash'][:12]} -> "
+                          f"{spec.hash[:12]}); a changed panel is a new version: start a new run")
+    return Jury(panel=spec, rubrics=rubrics, target_model=getattr(target, "model", None),
+                use_cache=not args.no_cache)
 
 
 def _resume(args: argparse.Namespace) -> int:
@@ -107,7 +131,8 @@ def _resume(args: argparse.Namespace) -> int:
         if target.spec != run["target_spec"]:
             raise ConfigError(f"--target {target.spec!r} differs from the run's target {run['target_spec']!r}")
         settings = RunSettings(agent=run["agent"], agent_version=run["agent_version"],
-                               concurrency=args.concurrency, progress=not args.no_progress and not args.json)
+                               concurrency=args.concurrency, progress=not args.no_progress and not args.json,
+                               jury=_jury(args, target, run))
         _announce(args, f"resuming run {args.resume}: {run['n_done']} of {run['n_cases']} cases already stored")
         return _execute(args, store, plan, target, args.resume, settings, execute)
 
@@ -119,8 +144,12 @@ def _announce(args: argparse.Namespace, line: str) -> None:
 
 def _execute(args: argparse.Namespace, store: Any, plan: Plan, target: Any, run_id: str, settings: Any,
              execute: Any) -> int:
+    if settings.jury is not None or hasattr(target, "model"):
+        from harness.llm import preload
+
+        preload()  # litellm's import must not be billed to the first case's latency
     try:
-        outcome = asyncio.run(execute(store, plan, target, run_id, settings))
+        asyncio.run(execute(store, plan, target, run_id, settings))
     except KeyboardInterrupt:
         done = len(store.done_case_ids(run_id))
         print(f"\npactjury: aborted; {done} of {len(plan.suite.cases)} cases stored. "
@@ -140,9 +169,11 @@ def _execute(args: argparse.Namespace, store: Any, plan: Plan, target: Any, run_
 
 
 def _summary(store: Any, run_id: str) -> dict[str, Any]:
+    from harness.jury_views import panel_summary
+
     run = store.run(run_id)
     return dict(run=run, clauses=store.clause_results(run_id), decision=store.decision(run_id),
-                totals=store.run_totals(run_id))
+                totals=store.run_totals(run_id), panel=panel_summary(store, run_id))
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -197,6 +228,10 @@ def format_summary(s: dict[str, Any]) -> str:
              "-" if c["ci_low"] is None else f"{c['ci_low']:.0%}-{c['ci_high']:.0%}", _pct(c["threshold"]),
              c["status"].upper() if c["status"] == "breached" else c["status"]] for c in s["clauses"]]
     lines.append(format_table(headers, rows) if rows else "(no clause results: the run did not finish)")
+    if s.get("panel"):
+        from harness.jury_views import format_panel
+
+        lines += ["", format_panel(s["panel"])]
     d = s["decision"]
     if d:
         lines += ["", f"decision: {d['decision'].upper()}"] + [f"  - {r}" for r in d["reasons"]]

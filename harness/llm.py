@@ -15,24 +15,18 @@ os.environ.setdefault("LITELLM_MODE", "PRODUCTION")
 import asyncio  # noqa: E402
 import email.utils  # noqa: E402
 import functools  # noqa: E402
-import re  # noqa: E402
 import time  # noqa: E402
 from typing import Any, Literal  # noqa: E402
 
 from pydantic import Field, SecretStr  # noqa: E402
 
+from harness.secrets import redact  # noqa: E402
 from harness.types import Record, ToolCall  # noqa: E402
-
-try:
-    from harness.secrets import redact as _project_redact
-except ImportError:  # the project-wide redactor is optional; the local scrub below always runs
-    _project_redact = None
 
 ErrorKind = Literal["timeout", "rate_limit", "server", "client", "connection", "other"]
 RETRYABLE: frozenset[str] = frozenset({"timeout", "rate_limit", "server", "connection"})
 MAX_RETRY_AFTER_S = 60.0  # a server asking for longer than this gets this
 TIMEOUT_GRACE_S = 1.0  # litellm's own timeout should fire first; ours is the backstop
-_SK_PATTERN = re.compile(r"\bsk-[A-Za-z0-9_\-]{4,}")
 
 
 class LLMRequest(Record):
@@ -107,6 +101,18 @@ def provider_of(model: str) -> str:
         return "unknown"
 
 
+@functools.cache
+def supports_response_schema(model: str) -> bool:
+    """Whether the model takes a JSON-schema `response_format`: litellm's table says, except for `local/`
+    models, whose embedded provider constrains decoding to the schema itself. Unknown means no."""
+    if model.startswith("local/"):
+        return True
+    try:
+        return bool(_litellm().supports_response_schema(model=model))
+    except Exception:
+        return False
+
+
 # ---------------------------------------------------------------- errors
 
 
@@ -159,11 +165,10 @@ def retry_after_s(exc: BaseException) -> float | None:
 
 
 def scrub(text: str, api_key: str | None = None) -> str:
-    """Remove the request's key and anything shaped like an `sk-` key, then apply the project redactor."""
+    """Remove the request's own key (whatever its shape), then every key-shaped secret (`sk-...` and co)."""
     if api_key and len(api_key) >= 4:
         text = text.replace(api_key, "***")
-    text = _SK_PATTERN.sub("sk-***", text)
-    return _project_redact(text) if _project_redact is not None else text
+    return redact(text)
 
 
 def _error_text(exc: BaseException, api_key: str | None) -> str:

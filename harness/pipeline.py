@@ -17,7 +17,9 @@ from harness.store import Store
 from harness.suite import Plan
 from harness.target import Target
 from harness.trust import clause_results, decide
-from harness.types import Case, CaseResult, CheckResult, Clause, ClauseResult, PactDecision, Transcript, Verdict
+from harness.panel import Jury
+from harness.types import (Ballot, Case, CaseResult, CheckResult, Clause, ClauseResult, PactDecision, Transcript,
+                           Verdict)
 
 FLUSH_EVERY_CASES = 200
 FLUSH_EVERY_S = 0.5  # bounds what a kill -9 can cost: at most this much finished work is redone on resume
@@ -77,6 +79,7 @@ class RunSettings:
     concurrency: int = 8
     options: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
+    jury: Jury | None = None  # without one, clauses that need judges stay pending-jury
 
 
 @dataclass
@@ -96,11 +99,25 @@ def start_run(store: Store, plan: Plan, target: Target, settings: RunSettings) -
         dict(run_id=run_id, started_at=datetime.now(timezone.utc), pact_id=plan.pact.id,
              pact_version=plan.pact.version, pact_hash=plan.pact.hash, suite_id=plan.suite.id,
              suite_hash=plan.suite.hash, suite_path=str(plan.suite_dir.resolve()), agent=settings.agent,
-             agent_version=settings.agent_version, target_spec=target.spec, panel_id=None,
+             agent_version=settings.agent_version, target_spec=target.spec,
+             panel_id=settings.jury.panel.id if settings.jury else None,
+             panel_hash=settings.jury.panel.hash if settings.jury else None,
              harness_version=__version__, options=settings.options, n_cases=len(plan.suite.cases)),
         plan.suite.cases,
+        panel=settings.jury.panel if settings.jury else None,
     )
     return run_id
+
+
+async def judge_case(jury: Jury, plan: Plan, result: CaseResult) -> CaseResult:
+    """Send the clauses the checks left undecided to the panel; their verdicts are aggregated at the end."""
+    pending = [v for v in result.verdicts if v.outcome == "pending-jury"]
+    if not pending:
+        return result
+    ballots = await asyncio.gather(*(jury.ballot(result.case, plan.pact.clause(v.clause_id), result.transcript)
+                                     for v in pending))
+    decided = tuple(v for v in result.verdicts if v.outcome != "pending-jury")
+    return result.model_copy(update={"verdicts": decided, "ballots": tuple(ballots)})
 
 
 class _Writer:
@@ -146,6 +163,10 @@ async def execute(store: Store, plan: Plan, target: Target, run_id: str, setting
     for case in todo:
         queue.put_nowait(case)
     writer = _Writer(store, run_id)
+    if settings.jury is not None and settings.jury.use_cache:
+        loop = asyncio.get_running_loop()
+        # on the store's own thread: the DuckDB connection is used by one thread at a time
+        settings.jury.lookup = lambda keys: loop.run_in_executor(writer.pool, store.cached_votes, keys)
 
     async def worker(progress: Progress) -> None:
         while True:
@@ -155,6 +176,8 @@ async def execute(store: Store, plan: Plan, target: Target, run_id: str, setting
                 return
             transcript = await target.run(case, run_id)
             result = evaluate_case(plan, case, transcript)
+            if settings.jury is not None:
+                result = await judge_case(settings.jury, plan, result)
             await writer.add(result)
             progress.advance(transcript.error is not None)
 
@@ -174,14 +197,53 @@ async def execute(store: Store, plan: Plan, target: Target, run_id: str, setting
             raise
     writer.close()
     outcome.done = total
-    outcome.clause_results, outcome.decision = finish(store, plan, run_id)
+    outcome.clause_results, outcome.decision = finish(store, plan, run_id, settings.jury)
     outcome.elapsed_s = time.monotonic() - started
     return outcome
 
 
-def finish(store: Store, plan: Plan, run_id: str) -> tuple[list[ClauseResult], PactDecision]:
-    results = clause_results(plan.pact, store.verdict_rows(run_id))
+def panel_verdicts(jury: Jury, ballots: Sequence[Ballot]) -> tuple[list[Verdict], dict[str, Any]]:
+    """Aggregate every ballot of the run (Dawid-Skene needs them all) and measure the panel's agreement."""
+    from harness.aggregate import aggregate
+    from harness.agreement import case_agreement, panel_agreement
+
+    decisions = aggregate(jury.panel.method, ballots, jury.options)
+    verdicts = []
+    for ballot, d in zip(ballots, decisions):
+        agree = case_agreement(ballot)
+        verdicts.append(Verdict(
+            case_id=ballot.case_id, clause_id=ballot.clause_id, outcome=d.outcome, decided_by="panel",
+            detail=d.reason[:500], method=jury.panel.method, panel_score=d.score, split=agree.split,
+            entropy_bits=agree.entropy_bits, unanimous=agree.unanimous))
+    stats = panel_agreement(ballots, [d.outcome for d in decisions])
+    row = dict(panel_id=jury.panel.id, panel_hash=jury.panel.hash, method=jury.panel.method,
+               n_ballots=stats.n_ballots, n_incomplete=stats.n_excluded_incomplete,
+               percent_agreement=stats.percent_agreement, fleiss_kappa=stats.fleiss_kappa,
+               alpha_nominal=stats.krippendorff_alpha_nominal, alpha_ordinal=stats.krippendorff_alpha_ordinal,
+               alpha_interval=stats.krippendorff_alpha_interval, stats=stats.model_dump_json(),
+               judges=[_judge_row(j) for j in stats.judges])
+    return verdicts, row
+
+
+def _judge_row(j: Any) -> dict[str, Any]:
+    def bounds(ci: Any) -> tuple[Any, Any]:
+        return (ci[0], ci[1]) if ci else (None, None)
+
+    (pl, ph), (al, ah), (gl, gh) = bounds(j.pass_ci), bounds(j.abstain_ci), bounds(j.agreement_ci)
+    return dict(judge=j.judge, n=j.n, pass_rate=j.pass_rate, pass_ci_low=pl, pass_ci_high=ph,
+                abstain_rate=j.abstain_rate, abstain_ci_low=al, abstain_ci_high=ah,
+                agreement_with_panel=j.agreement_with_panel, agreement_ci_low=gl, agreement_ci_high=gh)
+
+
+def finish(store: Store, plan: Plan, run_id: str, jury: Jury | None = None) -> tuple[list[ClauseResult], PactDecision]:
+    verdicts: list[Any] = store.verdict_rows(run_id)
+    decided, stats = [], None
+    if jury is not None:
+        ballots = store.ballots(run_id)
+        if ballots:
+            decided, stats = panel_verdicts(jury, ballots)
+    results = clause_results(plan.pact, verdicts + decided)
     decision = decide(plan.pact, results)
-    store.finish_run(run_id, results, decision)
+    store.finish_run(run_id, results, decision, decided, stats)
     return results, decision
 

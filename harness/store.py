@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from harness.errors import RunNotFound, StoreError
-from harness.types import Case, CaseResult, ClauseResult, PactDecision
+from harness.types import Ballot, Case, CaseResult, ClauseResult, PactDecision, PanelSpec, Verdict, Vote
 
 DEFAULT_DB = Path("results/pactjury.duckdb")
 
@@ -48,6 +48,35 @@ MIGRATIONS: list[tuple[str, str]] = [
     CREATE TABLE decisions (
         run_id VARCHAR NOT NULL PRIMARY KEY, pact_id VARCHAR NOT NULL, decision VARCHAR NOT NULL,
         reasons VARCHAR NOT NULL, rule_index INTEGER, decided_at TIMESTAMPTZ NOT NULL);
+    """),
+    ("0002_jury", """
+    ALTER TABLE runs ADD COLUMN panel_hash VARCHAR;
+    ALTER TABLE verdicts ADD COLUMN method VARCHAR;
+    ALTER TABLE verdicts ADD COLUMN panel_score DOUBLE;
+    ALTER TABLE verdicts ADD COLUMN split VARCHAR;
+    ALTER TABLE verdicts ADD COLUMN entropy_bits DOUBLE;
+    ALTER TABLE verdicts ADD COLUMN unanimous BOOLEAN;
+    CREATE TABLE panels (panel_hash VARCHAR PRIMARY KEY, panel_id VARCHAR NOT NULL, spec VARCHAR NOT NULL);
+    CREATE TABLE ballots (
+        run_id VARCHAR NOT NULL, case_id VARCHAR NOT NULL, clause_id VARCHAR NOT NULL, complete BOOLEAN NOT NULL,
+        calls_saved INTEGER NOT NULL, shuffle_seed BIGINT, PRIMARY KEY (run_id, case_id, clause_id));
+    CREATE TABLE votes (
+        run_id VARCHAR NOT NULL, case_id VARCHAR NOT NULL, clause_id VARCHAR NOT NULL, judge VARCHAR NOT NULL,
+        model VARCHAR NOT NULL, sample INTEGER NOT NULL, label VARCHAR NOT NULL, score DOUBLE,
+        rationale VARCHAR NOT NULL, raw_reply VARCHAR NOT NULL, prompt_hash VARCHAR NOT NULL,
+        cache_key VARCHAR NOT NULL, abstain_reason VARCHAR, latency_ms DOUBLE NOT NULL, tokens_in BIGINT,
+        tokens_out BIGINT, cost_usd DOUBLE, cached BOOLEAN NOT NULL, flags VARCHAR NOT NULL,
+        recorded_at TIMESTAMPTZ NOT NULL);
+    CREATE TABLE panel_stats (
+        run_id VARCHAR NOT NULL PRIMARY KEY, panel_id VARCHAR NOT NULL, panel_hash VARCHAR NOT NULL,
+        method VARCHAR NOT NULL, n_ballots INTEGER NOT NULL, n_incomplete INTEGER NOT NULL,
+        percent_agreement DOUBLE, fleiss_kappa DOUBLE, alpha_nominal DOUBLE, alpha_ordinal DOUBLE,
+        alpha_interval DOUBLE, stats VARCHAR NOT NULL, recorded_at TIMESTAMPTZ NOT NULL);
+    CREATE TABLE judge_stats (
+        run_id VARCHAR NOT NULL, judge VARCHAR NOT NULL, n INTEGER NOT NULL, pass_rate DOUBLE, pass_ci_low DOUBLE,
+        pass_ci_high DOUBLE, abstain_rate DOUBLE, abstain_ci_low DOUBLE, abstain_ci_high DOUBLE,
+        agreement_with_panel DOUBLE, agreement_ci_low DOUBLE, agreement_ci_high DOUBLE,
+        PRIMARY KEY (run_id, judge));
     """),
 ]
 
@@ -148,10 +177,12 @@ class Store:
             raise
         self.con.execute("COMMIT")
 
-    def create_run(self, run: dict[str, Any], cases: Iterable[Case]) -> None:
+    def create_run(self, run: dict[str, Any], cases: Iterable[Case], panel: PanelSpec | None = None) -> None:
         rows = [_case_row(run["run_id"], c) for c in cases]
 
         def write() -> None:
+            if panel is not None:
+                self.register_panel(panel)
             self._insert("runs", [{**run, "options": _j(run.get("options", {}))}])
             self._insert("cases", rows)
             self.con.execute("INSERT INTO run_events VALUES (?, ?, 'started', NULL)", [run["run_id"], _now()])
@@ -167,18 +198,34 @@ class Store:
         checks = [dict(run_id=run_id, case_id=c.case_id, clause_id=c.clause_id, idx=c.index, check_name=c.check,
                        negated=c.negated, outcome=c.outcome, detail=c.detail) for r in results for c in r.checks]
         verdicts = [dict(run_id=run_id, **v.model_dump()) for r in results for v in r.verdicts]
+        ballots = [b for r in results for b in r.ballots]
+        ballot_rows = [dict(run_id=run_id, case_id=b.case_id, clause_id=b.clause_id, complete=b.complete,
+                            calls_saved=b.calls_saved, shuffle_seed=b.shuffle_seed) for b in ballots]
+        votes = [_vote_row(run_id, v, now) for b in ballots for v in b.votes]
 
         def write() -> None:
             self._insert("transcripts", transcripts)
             self._insert("check_results", checks)
             self._insert("verdicts", verdicts)
+            self._insert("ballots", ballot_rows)
+            self._insert("votes", votes)
 
         self._transaction(write)
 
-    def finish_run(self, run_id: str, clause_results: Sequence[ClauseResult], decision: PactDecision) -> None:
+    def register_panel(self, panel: PanelSpec) -> None:
+        self.con.execute("INSERT INTO panels VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                         [panel.hash, panel.id, panel.model_dump_json()])
+
+    def finish_run(self, run_id: str, clause_results: Sequence[ClauseResult], decision: PactDecision,
+                   panel_verdicts: Sequence[Verdict] = (), panel_stats: dict[str, Any] | None = None) -> None:
         rows = [dict(run_id=run_id, position=i, **r.model_dump()) for i, r in enumerate(clause_results)]
 
         def write() -> None:
+            self._insert("verdicts", [dict(run_id=run_id, **v.model_dump()) for v in panel_verdicts])
+            if panel_stats is not None:
+                judges = panel_stats.pop("judges")
+                self._insert("panel_stats", [dict(run_id=run_id, recorded_at=_now(), **panel_stats)])
+                self._insert("judge_stats", [dict(run_id=run_id, **j) for j in judges])
             self._insert("clause_results", rows)
             self.con.execute(
                 "INSERT INTO decisions VALUES (?, ?, ?, ?, ?, ?)",
@@ -206,6 +253,27 @@ class Store:
     def runs(self, limit: int = 50) -> list[dict[str, Any]]:
         return self.query(f"{_RUNS_SQL} ORDER BY r.started_at DESC LIMIT ?", [limit])
 
+    def cached_votes(self, keys: Sequence[str]) -> dict[str, Vote]:
+        """Earlier answered (not abstained) judge calls with these identities, one per key."""
+        if not keys:
+            return {}
+        rows = self.query(
+            f"SELECT * EXCLUDE (run_id, recorded_at) FROM votes WHERE cache_key IN ({', '.join('?' * len(keys))}) "
+            "AND label <> 'abstain' QUALIFY row_number() OVER (PARTITION BY cache_key ORDER BY recorded_at) = 1",
+            list(keys))
+        return {r["cache_key"]: _vote(r) for r in rows}
+
+    def ballots(self, run_id: str) -> list[Ballot]:
+        """Every ballot of a run with its votes, in a stable order (case, clause)."""
+        votes: dict[tuple[str, str], list[Vote]] = {}
+        for r in self.query("SELECT * EXCLUDE (run_id, recorded_at) FROM votes WHERE run_id = ? "
+                            "ORDER BY case_id, clause_id, judge, sample", [run_id]):
+            votes.setdefault((r["case_id"], r["clause_id"]), []).append(_vote(r))
+        return [Ballot(case_id=b["case_id"], clause_id=b["clause_id"], complete=b["complete"],
+                       calls_saved=b["calls_saved"], shuffle_seed=b["shuffle_seed"],
+                       votes=tuple(votes.get((b["case_id"], b["clause_id"]), ())))
+                for b in self.query("SELECT * FROM ballots WHERE run_id = ? ORDER BY case_id, clause_id", [run_id])]
+
     def done_case_ids(self, run_id: str) -> set[str]:
         return {r[0] for r in self.con.execute("SELECT case_id FROM transcripts WHERE run_id = ?", [run_id]).fetchall()}
 
@@ -231,7 +299,7 @@ class Store:
 
 _RUNS_SQL = """
 SELECT r.run_id, r.started_at, r.pact_id, r.pact_version, r.pact_hash, r.suite_id, r.suite_hash, r.suite_path,
-       r.agent, r.agent_version, r.target_spec, r.panel_id, r.harness_version, r.options, r.n_cases,
+       r.agent, r.agent_version, r.target_spec, r.panel_id, r.panel_hash, r.harness_version, r.options, r.n_cases,
        (SELECT e.event FROM run_events e WHERE e.run_id = r.run_id ORDER BY e.event_at DESC LIMIT 1) AS status,
        (SELECT max(e.event_at) FROM run_events e WHERE e.run_id = r.run_id AND e.event = 'completed') AS finished_at,
        (SELECT count(*) FROM transcripts t WHERE t.run_id = r.run_id) AS n_done
@@ -255,6 +323,14 @@ def _transcript_row(r: CaseResult, now: datetime) -> dict[str, Any]:
         latency_ms=t.latency_ms, tokens_in=t.tokens_in, tokens_out=t.tokens_out, cost_usd=t.cost_usd,
         error=t.error, recorded_at=now,
     )
+
+
+def _vote_row(run_id: str, v: Vote, now: datetime) -> dict[str, Any]:
+    return dict(run_id=run_id, **v.model_dump(exclude={"flags"}), flags=_j(list(v.flags)), recorded_at=now)
+
+
+def _vote(row: dict[str, Any]) -> Vote:
+    return Vote.model_validate({**row, "flags": tuple(json.loads(row["flags"]))})
 
 
 def default_db() -> Path:

@@ -187,6 +187,12 @@ class Verdict(Record):
     outcome: VerdictOutcome
     decided_by: Literal["checks", "panel", "target-error", "none"]
     detail: str = ""
+    # set when a panel decided: the method, its score (pass share, mean score or posterior) and the split
+    method: str | None = None
+    panel_score: float | None = None
+    split: str | None = None
+    entropy_bits: float | None = None
+    unanimous: bool | None = None
 
 
 class CaseResult(Record):
@@ -196,6 +202,7 @@ class CaseResult(Record):
     transcript: Transcript
     checks: tuple[CheckResult, ...]
     verdicts: tuple[Verdict, ...]
+    ballots: tuple["Ballot", ...] = ()  # their verdicts are aggregated over the whole run when it finishes
 
 
 class ClauseResult(Record):
@@ -240,12 +247,14 @@ class Vote(Record):
     rationale: str = ""
     raw_reply: str = ""
     prompt_hash: str = ""
+    cache_key: str = ""  # identity of the judge call (model, prompt, parameters): equal keys may share a vote
     abstain_reason: str | None = None
     latency_ms: float = 0.0
     tokens_in: int | None = None
     tokens_out: int | None = None
     cost_usd: float | None = None
     cached: bool = False
+    flags: tuple[str, ...] = ()  # e.g. "same-family" when the judge shares the target's model family
 
 
 class Ballot(Record):
@@ -254,6 +263,7 @@ class Ballot(Record):
     votes: tuple[Vote, ...]
     complete: bool = True  # False when an adaptive panel stopped early
     calls_saved: int = 0
+    shuffle_seed: int | None = None  # the seed that ordered the context items shown to the judges
 
 
 class PanelDecision(Record):
@@ -262,3 +272,46 @@ class PanelDecision(Record):
     outcome: PanelOutcome
     reason: str = ""
     score: float | None = None  # e.g. the weighted pass share, mean score or posterior P(pass)
+
+
+class JudgeSpec(Record):
+    name: str = Field(pattern=ID_PATTERN)
+    model: str = Field(min_length=1)  # any litellm model string, e.g. openai/gpt-4o-mini or local/gemma-3-270m
+    rubric: str = Field(default="default", pattern=ID_PATTERN)  # judges/rubrics/<rubric>.j2
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    seed: int | None = None
+    max_tokens: int = Field(default=512, gt=0)
+    weight: float = Field(default=1.0, gt=0.0)
+    samples: int = Field(default=1, ge=1, le=20)
+    api_base: str | None = None
+    api_key_env: str | None = None  # the variable's *name*; keys are never written in files
+    timeout_s: float = Field(default=60.0, gt=0.0)
+    retries: int = Field(default=3, ge=0, le=10)
+    family: str | None = None  # overrides the family guessed from the model string
+    structured: Literal["auto", "on", "off"] = "auto"  # ask for JSON-schema output where supported
+
+
+class BiasOptions(Record):
+    same_family: Literal["exclude", "flag", "allow"] = "flag"
+    shuffle_context: bool = True
+    seed: int = 0
+
+
+class PanelSpec(Record):
+    id: str = Field(pattern=ID_PATTERN)
+    hash: str = ""
+    description: str | None = None
+    judges: tuple[JudgeSpec, ...] = Field(min_length=1)
+    scale: Literal["binary", "ordinal"] = "binary"
+    pass_mark: float = Field(default=4.0, ge=1.0, le=5.0)  # ordinal: a score at or above it passes
+    method: str = "majority"
+    fraction: float = Field(default=2 / 3, gt=0.5, le=1.0)
+    quorum: int | None = Field(default=None, ge=1)  # None: a majority of the judges' votes
+    tie: Literal["fail", "pass", "inconclusive"] = "fail"
+    bias: BiasOptions = Field(default_factory=BiasOptions)
+    adaptive: bool = False
+    concurrency: int = Field(default=32, ge=1)
+    provider_concurrency: dict[str, int] = Field(default_factory=dict)
+
+
+CaseResult.model_rebuild()

@@ -71,3 +71,14 @@ def write_agent(root: Path) -> Path:
     path = root / "agent.py"
     path.write_text(AGENT_SOURCE)
     return path
+
+
+def write_panel(root: Path, url: str, judges: list[dict[str, Any]], **options: Any) -> Path:
+    """A panel file whose judges all talk to the fake OpenAI-compatible server at `url`."""
+    root.mkdir(parents=True, exist_ok=True)
+    spec = {"id": options.pop("id", "test-panel"), "judges": [
+        {"api_base": url, "retries": 0, "timeout_s": 10, **j, "model": j.get("model", f"openai/{j['name']}")}
+        for j in judges], **options}
+    path = root / f"{spec['id']}.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path

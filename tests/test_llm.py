@@ -199,4 +199,5 @@ def test_helpers():
             raise litellm.APIConnectionError("No module named 'mcp'", "openai", "openai/x") from inner
     except Exception as exc:
         assert classify(exc) == "other"
-    assert scrub("key sk-abcdef123 and mine", api_key="mine") == "key sk-*** and ***"
+    leaked = "sk-proj-" + "Ab3" * 10
+    assert scrub(f"key {leaked} and mine", api_key="mine") == f"key sk-proj-…{leaked[-4:]} and ***"

@@ -1,0 +1,143 @@
+"""Read-only views of a run's jury: panel statistics, per-judge cost and reliability, and the disagreement list."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+_JUDGE_COSTS = """
+SELECT judge, any_value(model) AS model, count(*) AS votes, count(*) FILTER (WHERE NOT cached) AS calls,
+       count(*) FILTER (WHERE cached) AS cached, count(*) FILTER (WHERE label = 'abstain') AS abstains,
+       sum(tokens_in) FILTER (WHERE NOT cached) AS tokens_in, sum(tokens_out) FILTER (WHERE NOT cached) AS tokens_out,
+       sum(cost_usd) FILTER (WHERE NOT cached) AS cost_usd,
+       count(*) FILTER (WHERE NOT cached AND cost_usd IS NULL) AS unpriced_calls,
+       median(latency_ms) FILTER (WHERE NOT cached) AS p50_latency_ms
+FROM votes WHERE run_id = ? GROUP BY judge ORDER BY judge
+"""
+
+_CLAUSE_COSTS = """
+SELECT clause_id, count(*) AS votes, sum(tokens_in + tokens_out) FILTER (WHERE NOT cached) AS tokens,
+       sum(cost_usd) FILTER (WHERE NOT cached) AS cost_usd,
+       count(*) FILTER (WHERE NOT cached AND cost_usd IS NULL) AS unpriced_calls
+FROM votes WHERE run_id = ? GROUP BY clause_id ORDER BY clause_id
+"""
+
+_DISAGREEMENTS = """
+SELECT v.case_id, v.clause_id, v.outcome, v.split, v.entropy_bits, v.panel_score, v.detail,
+       c.input, c.expected, t.output, t.tool_calls
+FROM verdicts v
+JOIN cases c USING (run_id, case_id)
+JOIN transcripts t USING (run_id, case_id)
+WHERE v.run_id = ? AND v.decided_by = 'panel' AND (v.outcome = 'inconclusive' OR NOT coalesce(v.unanimous, false))
+  AND (? IS NULL OR v.clause_id = ?)
+ORDER BY (v.outcome = 'inconclusive') DESC, v.entropy_bits DESC NULLS LAST, v.case_id, v.clause_id
+"""
+
+
+def panel_summary(store: Any, run_id: str) -> dict[str, Any] | None:
+    rows = store.query("SELECT * EXCLUDE (run_id, stats), stats FROM panel_stats WHERE run_id = ?", [run_id])
+    if not rows:
+        return None
+    summary = rows[0]
+    stats = json.loads(summary.pop("stats"))
+    summary["cohen_kappa"] = stats.get("cohen_kappa", {})
+    summary["judges"] = store.query("SELECT * EXCLUDE (run_id) FROM judge_stats WHERE run_id = ? ORDER BY judge",
+                                    [run_id])
+    summary["costs"] = store.query(_JUDGE_COSTS, [run_id])
+    summary["clause_costs"] = store.query(_CLAUSE_COSTS, [run_id])
+    calls = store.query("SELECT sum(calls_saved) AS saved, count(*) AS ballots FROM ballots WHERE run_id = ?",
+                        [run_id])[0]
+    summary["calls_saved"] = calls["saved"] or 0
+    return summary
+
+
+def _f(value: Any, fmt: str = "{:.2f}") -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+def _cost(total: Any, unpriced: int) -> str:
+    if total is None:
+        return "unknown"
+    return f"${total:.4f}" + (f" (+{unpriced} unpriced)" if unpriced else "")
+
+
+def format_panel(p: dict[str, Any]) -> str:
+    from harness.commands import format_table
+
+    lines = [
+        f"panel {p['panel_id']} ({p['panel_hash'][:12]}), method {p['method']}: {p['n_ballots']} complete ballots"
+        + (f", {p['n_incomplete']} stopped early by the adaptive jury ({p['calls_saved']} calls saved)"
+           if p["n_incomplete"] else ""),
+        f"agreement: {_f(p['percent_agreement'], '{:.0%}')} pairwise; Fleiss kappa {_f(p['fleiss_kappa'])}; "
+        f"Krippendorff alpha nominal {_f(p['alpha_nominal'])}, ordinal {_f(p['alpha_ordinal'])}, "
+        f"interval {_f(p['alpha_interval'])}",
+    ]
+    costs = {c["judge"]: c for c in p["costs"]}
+    rows = []
+    for j in p["judges"]:
+        c = costs.get(j["judge"], {})
+        rows.append([j["judge"], c.get("model", ""), j["n"], _f(j["pass_rate"], "{:.0%}"),
+                     _f(j["abstain_rate"], "{:.0%}"), _f(j["agreement_with_panel"], "{:.0%}")
+                     + (f" ({j['agreement_ci_low']:.0%}-{j['agreement_ci_high']:.0%})" if j["agreement_ci_low"] is not None else ""),
+                     c.get("calls", 0), c.get("cached", 0), f"{c.get('tokens_in') or 0}/{c.get('tokens_out') or 0}",
+                     _cost(c.get("cost_usd"), c.get("unpriced_calls", 0))])
+    lines.append(format_table(["judge", "model", "votes", "pass", "abstain", "agrees w/ panel", "calls", "cached",
+                               "tokens", "cost"], rows))
+    kappa = p.get("cohen_kappa") or {}
+    names = sorted(kappa)
+    if len(names) > 1:
+        lines.append("pairwise Cohen's kappa:")
+        lines.append(format_table([""] + names, [[a] + [_f((kappa.get(a) or {}).get(b)) if a != b else "1"
+                                                        for b in names] for a in names]))
+    return "\n".join(lines)
+
+
+def disagreements(store: Any, run_id: str, clause: str | None = None, judge: str | None = None,
+                  limit: int = 50) -> list[dict[str, Any]]:
+    """Split and inconclusive panel verdicts with each judge's vote and rationale, most divided first."""
+    store.run(run_id)  # a clear error for an unknown run
+    rows = store.query(_DISAGREEMENTS, [run_id, clause, clause])
+    votes: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for v in store.query("SELECT case_id, clause_id, judge, sample, label, score, rationale, abstain_reason, cached "
+                         "FROM votes WHERE run_id = ? ORDER BY judge, sample", [run_id]):
+        votes.setdefault((v["case_id"], v["clause_id"]), []).append(v)
+    out = []
+    for r in rows:
+        r["votes"] = votes.get((r["case_id"], r["clause_id"]), [])
+        r["input"], r["expected"] = json.loads(r["input"]), json.loads(r["expected"])
+        r["tool_calls"] = json.loads(r["tool_calls"])
+        if judge and not any(v["judge"] == judge and v["label"] != r["outcome"] for v in r["votes"]):
+            continue
+        out.append(r)
+    return out[:limit]
+
+
+def cmd_disagreements(args: argparse.Namespace) -> int:
+    from harness.cli import db_path, emit_json
+    from harness.store import Store
+
+    with Store(db_path(args), read_only=True) as store:
+        rows = disagreements(store, args.run_id, args.clause, args.judge, args.limit)
+    if args.json:
+        emit_json(rows)
+        return 0
+    if not rows:
+        print("no split or inconclusive jury verdicts in this run")
+    for r in rows:
+        text = r["input"] if isinstance(r["input"], str) else " / ".join(m["content"] for m in r["input"])
+        print(f"== {r['case_id']} / {r['clause_id']}: {r['outcome'].upper()} (split {r['split']}, "
+              f"entropy {_f(r['entropy_bits'])})")
+        print(f"   input:  {_clip(text)}")
+        print(f"   output: {_clip(r['output'])}")
+        for v in r["votes"]:
+            label = v["label"].upper() + (f" {v['score']:g}" if v["score"] is not None else "")
+            why = v["abstain_reason"] or v["rationale"]
+            print(f"   - {v['judge']:<16} {label:<9} {_clip(why, 100)}" + (" [cached]" if v["cached"] else ""))
+        print()
+    return 0
+
+
+def _clip(text: str, width: int = 110) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
