@@ -84,6 +84,12 @@ def format_panel(p: dict[str, Any]) -> str:
                      _cost(c.get("cost_usd"), c.get("unpriced_calls", 0))])
     lines.append(format_table(["judge", "model", "votes", "pass", "abstain", "agrees w/ panel", "calls", "cached",
                                "tokens", "cost"], rows))
+    total = [c["cost_usd"] for c in p["costs"] if c["cost_usd"] is not None]
+    unpriced = sum(c["unpriced_calls"] for c in p["costs"])
+    calls = sum(c["calls"] for c in p["costs"])
+    lines.append(f"jury cost: {_cost(sum(total) if total else None, unpriced)} over {calls} calls "
+                 f"({sum(c['cached'] for c in p['costs'])} votes answered from the cache); by clause: "
+                 + ", ".join(f"{c['clause_id']} {_cost(c['cost_usd'], c['unpriced_calls'])}" for c in p["clause_costs"]))
     kappa = p.get("cohen_kappa") or {}
     names = sorted(kappa)
     if len(names) > 1:

@@ -215,6 +215,11 @@ def _cost(response: Any, tokens_known: bool) -> float | None:
     # without token counts would be a made-up number, so that is unknown too.
     if not tokens_known:
         return None
+    hidden = getattr(response, "_hidden_params", None) or {}
+    if "response_cost" in hidden:
+        # litellm already priced the call (None when it could not); pricing again costs ~1 ms a call
+        cost = hidden["response_cost"]
+        return float(cost) if cost is not None else None
     try:
         cost = _litellm().completion_cost(completion_response=response)
     except Exception:

@@ -153,20 +153,13 @@ class Store:
     # ------------------------------------------------------------ writes
 
     def _insert(self, table: str, rows: Sequence[dict[str, Any]]) -> None:
-        """Bulk insert through a DataFrame: DuckDB's executemany costs ~0.5 ms a row, this ~1 µs."""
+        """Bulk insert through a DataFrame: DuckDB's executemany costs ~0.5 ms a row, this ~25 µs."""
         if not rows:
             return
         import pandas as pd
 
-        frame = pd.DataFrame.from_records(rows)
-        for col in frame.columns:
-            if frame[col].dtype == object:
-                frame[col] = frame[col].astype("string")
-        self.con.register("_pj_batch", frame)
-        try:
-            self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _pj_batch")
-        finally:
-            self.con.unregister("_pj_batch")
+        frame = pd.DataFrame({col: [r[col] for r in rows] for col in rows[0]})  # noqa: F841 (read by DuckDB below)
+        self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM frame")
 
     def _transaction(self, fn: Any) -> None:
         self.con.execute("BEGIN")

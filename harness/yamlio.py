@@ -45,7 +45,8 @@ def format_loc(loc: Loc) -> str:
     return out
 
 
-class _Loader(yaml.SafeLoader):
+# libyaml's loader is ~10x faster on big suites and keeps the same node marks; pure Python is the fallback.
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     pass
 
 

@@ -201,3 +201,19 @@ def test_same_family_judge_excluded_or_flagged(tmp_path, fake_llm):
         assert len(fake_llm.responder.requests_for("gpt-judge")) == called
         if mode == "flag":
             assert rows(db, "SELECT DISTINCT flags FROM votes WHERE judge='gpt-judge'") == [('["same-family"]',)]
+
+
+def test_dawid_skene_panel_end_to_end_and_costs_unknown_not_zero(jury_env):
+    tmp_path, root, fake = jury_env
+    panel = write_panel(tmp_path / "panels", fake.url, [{"name": "judge-a"}, {"name": "judge-b"}, {"name": "judge-c"}],
+                        method="dawid-skene")
+    r, db = run_with(tmp_path, root, panel, "--json")
+    assert r.returncode in (0, 1), r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["panel"]["method"] == "dawid-skene"
+    scores = rows(db, "SELECT panel_score FROM verdicts WHERE clause_id='tone'")
+    assert len(scores) == 6 and all(0.0 <= s <= 1.0 for (s,) in scores)
+    # the fake server's models have no price: cost is unknown (NULL), never a made-up 0
+    assert rows(db, "SELECT count(*) FILTER (cost_usd IS NULL), count(*) FROM votes") == [(18, 18)]
+    assert all(c["cost_usd"] is None and c["unpriced_calls"] == 6 for c in summary["panel"]["costs"])
+    assert all(c["tokens_in"] > 0 for c in summary["panel"]["costs"])
