@@ -81,7 +81,64 @@ def _litellm() -> Any:
         # Failures reach callers as data; litellm's warnings (e.g. "event loop changed") are noise here.
         for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):
             logging.getLogger(name).setLevel(logging.ERROR)
+    _register_local(litellm)
     return litellm
+
+
+def is_local(model: str) -> bool:
+    """A `local/...` model: the embedded llama.cpp model (harness.local_model), free and in-process."""
+    return model.startswith("local/")
+
+
+def _register_local(litellm: Any) -> None:
+    """Route `local/<model>` to harness.local_model as a litellm custom provider, so the embedded model is a
+    model string like any other (targets and judges). litellm strips the prefix and hands us its
+    optional_params (temperature, max_tokens, seed, response_format, ...)."""
+    if any(item.get("provider") == "local" for item in litellm.custom_provider_map):
+        return
+
+    def respond(model_response: Any, model: str, result: Any) -> Any:
+        model_response.choices[0].message.content = result.text
+        model_response.choices[0].finish_reason = result.finish_reason
+        model_response.model = f"local/{model}"
+        model_response.usage = litellm.Usage(prompt_tokens=result.prompt_tokens,
+                                             completion_tokens=result.completion_tokens,
+                                             total_tokens=result.prompt_tokens + result.completion_tokens)
+        return model_response
+
+    def seconds(timeout: Any) -> float | None:
+        return float(timeout) if isinstance(timeout, (int, float)) else getattr(timeout, "read", None)
+
+    def failure(exc: Exception, model: str) -> Exception:  # litellm's own kinds pass through its mapping as they are
+        if isinstance(exc, TimeoutError):
+            return litellm.Timeout(message=str(exc), model=f"local/{model}", llm_provider="local")
+        if isinstance(exc, ValueError):  # an unknown model, a bad response_format, a prompt too long
+            return litellm.BadRequestError(message=str(exc), model=f"local/{model}", llm_provider="local")
+        return exc
+
+    class LocalProvider(litellm.CustomLLM):  # litellm calls these with keyword arguments only
+        def completion(self, *, model: str, messages: list, model_response: Any, optional_params: dict,
+                       timeout: Any = None, **_: Any) -> Any:
+            from harness import local_model
+
+            try:
+                result = local_model.complete_model(model, messages, **optional_params, timeout_s=seconds(timeout))
+            except (TimeoutError, ValueError) as exc:
+                raise failure(exc, model) from exc
+            return respond(model_response, model, result)
+
+        async def acompletion(self, *, model: str, messages: list, model_response: Any, optional_params: dict,
+                              timeout: Any = None, **_: Any) -> Any:
+            from harness import local_model
+
+            try:
+                result = await local_model.acomplete_model(model, messages, **optional_params,
+                                                           timeout_s=seconds(timeout))
+            except (TimeoutError, ValueError) as exc:
+                raise failure(exc, model) from exc
+            return respond(model_response, model, result)
+
+    litellm.custom_provider_map.append({"provider": "local", "custom_handler": LocalProvider()})
 
 
 def preload() -> None:
@@ -199,6 +256,8 @@ def _kwargs(req: LLMRequest) -> dict[str, Any]:
 
 async def _call_once(req: LLMRequest) -> Any:
     litellm = _litellm()
+    if is_local(req.model):  # calls queue for the one local model; its timeout counts time on the model only
+        return await litellm.acompletion(**_kwargs(req))
     return await asyncio.wait_for(litellm.acompletion(**_kwargs(req)), req.timeout_s + TIMEOUT_GRACE_S)
 
 
@@ -242,7 +301,8 @@ def _success(req: LLMRequest, response: Any, latency_ms: float, attempts: int) -
     tokens_out = getattr(usage, "completion_tokens", None)
     return LLMResponse(model=req.model, text=message.content or "", tool_calls=_tool_calls(message),
                        tokens_in=tokens_in, tokens_out=tokens_out,
-                       cost_usd=_cost(response, tokens_in is not None or tokens_out is not None),
+                       cost_usd=0.0 if is_local(req.model)  # free, and known to be
+                       else _cost(response, tokens_in is not None or tokens_out is not None),
                        latency_ms=latency_ms, attempts=attempts)
 
 

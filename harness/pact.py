@@ -17,7 +17,7 @@ from harness.types import Pact
 from harness.yamlio import Loc, YamlDoc, load_yaml
 
 CHECK_KEYS = {"check", "negate", "when", "unless"}
-RULE_CONDITIONS = {"severity", "status", "clause", "stale", "tier"}
+RULE_CONDITIONS = {"severity", "status", "clause", "stale", "human_failures", "tier"}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -165,9 +165,9 @@ def _check_rule(doc: YamlDoc, i: int, when: dict[str, Any], clause_ids: set[str]
         loc = ("consequences", i, "when", key)
         if key not in RULE_CONDITIONS:
             raise doc.error(loc, f"unknown condition {key!r}; valid conditions: {', '.join(sorted(RULE_CONDITIONS))}")
-        if key == "stale":
+        if key in ("stale", "human_failures"):
             if not isinstance(value, bool):
-                raise doc.error(loc, "stale must be true or false")
+                raise doc.error(loc, f"{key} must be true or false")
             continue
         values = value if isinstance(value, list) else [value]
         bad = [v for v in values if v not in allowed_values[key]]

@@ -16,7 +16,7 @@ from harness.progress import Progress
 from harness.store import Store
 from harness.suite import Plan
 from harness.target import Target
-from harness.trust import clause_results, decide
+from harness.trust import DEFAULT_CONFIDENCE
 from harness.panel import Jury
 from harness.types import (Ballot, Case, CaseResult, CheckResult, Clause, ClauseResult, PactDecision, Transcript,
                            Verdict)
@@ -80,6 +80,7 @@ class RunSettings:
     options: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
     jury: Jury | None = None  # without one, clauses that need judges stay pending-jury
+    confidence: float = DEFAULT_CONFIDENCE  # of the Wilson intervals that decide clause statuses
 
 
 @dataclass
@@ -98,7 +99,7 @@ def start_run(store: Store, plan: Plan, target: Target, settings: RunSettings) -
     store.create_run(
         dict(run_id=run_id, started_at=datetime.now(timezone.utc), pact_id=plan.pact.id,
              pact_version=plan.pact.version, pact_hash=plan.pact.hash, suite_id=plan.suite.id,
-             suite_hash=plan.suite.hash, suite_path=str(plan.suite_dir.resolve()), agent=settings.agent,
+             suite_hash=plan.suite.hash, suite_path=str((plan.suite_file or plan.suite_dir).resolve()), agent=settings.agent,
              agent_version=settings.agent_version, target_spec=target.spec,
              panel_id=settings.jury.panel.id if settings.jury else None,
              panel_hash=settings.jury.panel.hash if settings.jury else None,
@@ -197,7 +198,7 @@ async def execute(store: Store, plan: Plan, target: Target, run_id: str, setting
             raise
     writer.close()
     outcome.done = total
-    outcome.clause_results, outcome.decision = finish(store, plan, run_id, settings.jury)
+    outcome.clause_results, outcome.decision = finish(store, plan, run_id, settings.jury, settings.confidence)
     outcome.elapsed_s = time.monotonic() - started
     return outcome
 
@@ -235,15 +236,23 @@ def _judge_row(j: Any) -> dict[str, Any]:
                 agreement_with_panel=j.agreement_with_panel, agreement_ci_low=gl, agreement_ci_high=gh)
 
 
-def finish(store: Store, plan: Plan, run_id: str, jury: Jury | None = None) -> tuple[list[ClauseResult], PactDecision]:
+def finish(store: Store, plan: Plan, run_id: str, jury: Jury | None = None,
+           confidence: float = DEFAULT_CONFIDENCE) -> tuple[list[ClauseResult], PactDecision]:
+    """Aggregate the jury, then the run's clause results and decision; then the agent's standing decision
+    (harness/decision.py), which may draw on earlier runs' evidence too."""
+    from harness.clock import now
+    from harness.decision import after_run, run_decision
+
     verdicts: list[Any] = store.verdict_rows(run_id)
     decided, stats = [], None
     if jury is not None:
         ballots = store.ballots(run_id)
         if ballots:
             decided, stats = panel_verdicts(jury, ballots)
-    results = clause_results(plan.pact, verdicts + decided)
-    decision = decide(plan.pact, results)
+    store.register_pact(plan.pact)
+    results, decision = run_decision(store, plan.pact, store.run(run_id),
+                                     verdicts + [v.model_dump() for v in decided], confidence)
     store.finish_run(run_id, results, decision, decided, stats)
+    after_run(store, plan.pact, run_id, confidence, now())
     return results, decision
 

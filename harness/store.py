@@ -78,6 +78,178 @@ MIGRATIONS: list[tuple[str, str]] = [
         agreement_with_panel DOUBLE, agreement_ci_low DOUBLE, agreement_ci_high DOUBLE,
         PRIMARY KEY (run_id, judge));
     """),
+    # Trend views (read by harness/queries.py; any DuckDB client can query them). Each aggregates with GROUP BY
+    # on columns and joins the aggregates: no correlated subquery per row, so they stay fast on large stores.
+    # vote_rollup: per batch written, one row per (run, clause, judge, model, cached) with the counts and sums
+    # the cost views need, so they read thousands of rows instead of every vote (append-only, like votes;
+    # Store.write_results writes both in one transaction; existing votes are rolled up here).
+    ("0003_views", """
+    CREATE TABLE vote_rollup (
+        run_id VARCHAR NOT NULL, clause_id VARCHAR NOT NULL, judge VARCHAR NOT NULL, model VARCHAR NOT NULL,
+        cached BOOLEAN NOT NULL, votes BIGINT NOT NULL, abstains BIGINT NOT NULL, priced BIGINT NOT NULL,
+        tokens_in BIGINT, tokens_out BIGINT, cost_usd DOUBLE, latency_ms DOUBLE NOT NULL);
+    INSERT INTO vote_rollup
+    SELECT run_id, clause_id, judge, model, cached, count(*), count(*) FILTER (WHERE label = 'abstain'),
+           count(cost_usd), sum(tokens_in), sum(tokens_out), sum(cost_usd), sum(latency_ms)
+    FROM votes GROUP BY run_id, clause_id, judge, model, cached;
+
+    CREATE VIEW v_run_status AS
+    SELECT run_id, arg_max(event, event_at) AS status, min(event_at) AS first_event_at,
+           max(event_at) FILTER (WHERE event = 'completed') AS finished_at
+    FROM run_events GROUP BY run_id;
+
+    CREATE VIEW v_clause_trend AS
+    SELECT r.pact_id, r.pact_version, r.pact_hash, r.suite_id, r.agent, r.agent_version, r.panel_id, r.run_id,
+           r.started_at, s.finished_at, c.clause_id, c.position, c.severity, c.n, c.passed, c.failed, c.errors,
+           c.pending, c.inconclusive, c.rate, c.ci_low, c.ci_high, c.threshold, c.status
+    FROM clause_results c JOIN runs r ON r.run_id = c.run_id LEFT JOIN v_run_status s ON s.run_id = c.run_id;
+
+    CREATE VIEW v_clause_versions AS
+    SELECT pact_id, agent, agent_version, clause_id, count(*) AS runs, min(started_at) AS first_run_at,
+           max(started_at) AS last_run_at, sum(passed) AS passed, sum(passed + failed + errors) AS decided,
+           sum(passed) / nullif(sum(passed + failed + errors), 0) AS pooled_rate, min(rate) AS min_rate,
+           max(rate) AS max_rate, arg_max_null(rate, started_at) AS latest_rate,
+           arg_max(status, started_at) AS latest_status, arg_max(threshold, started_at) AS threshold
+    FROM v_clause_trend GROUP BY pact_id, agent, agent_version, clause_id;
+
+    CREATE VIEW v_panel_agreement AS
+    SELECT r.pact_id, r.agent, r.agent_version, r.run_id, r.started_at, p.panel_id, p.panel_hash, p.method,
+           p.n_ballots, p.n_incomplete, p.percent_agreement, p.fleiss_kappa, p.alpha_nominal, p.alpha_ordinal,
+           p.alpha_interval, coalesce(v.panel_verdicts, 0) AS panel_verdicts,
+           coalesce(v.split_verdicts, 0) AS split_verdicts,
+           coalesce(v.inconclusive_verdicts, 0) AS inconclusive_verdicts,
+           v.split_verdicts / nullif(v.panel_verdicts, 0) AS split_share
+    FROM panel_stats p JOIN runs r ON r.run_id = p.run_id
+    LEFT JOIN (SELECT run_id, count(*) AS panel_verdicts,
+                      count(*) FILTER (WHERE split_part(split, '-', 1) NOT IN ('', '0')
+                                         AND split_part(split, '-', 2) NOT IN ('', '0')) AS split_verdicts,
+                      count(*) FILTER (WHERE outcome = 'inconclusive') AS inconclusive_verdicts
+               FROM verdicts WHERE decided_by = 'panel' GROUP BY run_id) v ON v.run_id = p.run_id;
+
+    CREATE VIEW v_judge_drift AS
+    SELECT r.pact_id, r.agent, r.agent_version, r.panel_id, r.panel_hash, r.run_id, r.started_at, j.judge, j.n,
+           j.pass_rate, j.pass_ci_low, j.pass_ci_high, j.abstain_rate, j.agreement_with_panel, j.agreement_ci_low,
+           j.agreement_ci_high,
+           j.pass_rate - lag(j.pass_rate) OVER w AS pass_rate_change,
+           j.agreement_with_panel - lag(j.agreement_with_panel) OVER w AS agreement_change
+    FROM judge_stats j JOIN runs r ON r.run_id = j.run_id
+    WINDOW w AS (PARTITION BY r.pact_id, r.agent, j.judge ORDER BY r.started_at);
+
+    CREATE VIEW v_run_cost AS
+    WITH t AS (
+        SELECT run_id, count(*) AS cases, count(error) AS target_errors, sum(tokens_in) AS target_tokens_in,
+               sum(tokens_out) AS target_tokens_out, sum(cost_usd) AS target_cost_usd,
+               count(*) - count(cost_usd) AS target_unpriced
+        FROM transcripts GROUP BY run_id),
+    j AS (
+        SELECT run_id, sum(votes) AS votes, coalesce(sum(votes) FILTER (WHERE NOT cached), 0) AS judge_calls,
+               coalesce(sum(votes) FILTER (WHERE cached), 0) AS cached_votes,
+               -- no call made: nothing spent (0); calls made but none priced: unknown (NULL)
+               coalesce(sum(tokens_in) FILTER (WHERE NOT cached),
+                        CASE WHEN coalesce(sum(votes) FILTER (WHERE NOT cached), 0) = 0 THEN 0 END) AS judge_tokens_in,
+               coalesce(sum(tokens_out) FILTER (WHERE NOT cached),
+                        CASE WHEN coalesce(sum(votes) FILTER (WHERE NOT cached), 0) = 0 THEN 0 END) AS judge_tokens_out,
+               coalesce(sum(cost_usd) FILTER (WHERE NOT cached),
+                        CASE WHEN coalesce(sum(votes) FILTER (WHERE NOT cached), 0) = 0 THEN 0.0 END) AS judge_cost_usd,
+               coalesce(sum(votes - priced) FILTER (WHERE NOT cached), 0) AS judge_unpriced
+        FROM vote_rollup GROUP BY run_id)
+    SELECT r.pact_id, r.agent, r.agent_version, r.run_id, r.started_at, s.status, coalesce(t.cases, 0) AS cases,
+           coalesce(t.target_errors, 0) AS target_errors, t.target_tokens_in, t.target_tokens_out, t.target_cost_usd,
+           coalesce(t.target_unpriced, 0) AS target_unpriced, coalesce(j.votes, 0) AS votes,
+           coalesce(j.judge_calls, 0) AS judge_calls, coalesce(j.cached_votes, 0) AS cached_votes,
+           j.judge_tokens_in, j.judge_tokens_out, j.judge_cost_usd, coalesce(j.judge_unpriced, 0) AS judge_unpriced,
+           CASE WHEN t.target_cost_usd IS NULL AND j.judge_cost_usd IS NULL THEN NULL
+                ELSE coalesce(t.target_cost_usd, 0) + coalesce(j.judge_cost_usd, 0) END AS known_cost_usd,
+           coalesce(t.target_unpriced, 0) + coalesce(j.judge_unpriced, 0) AS unpriced_calls
+    FROM runs r LEFT JOIN v_run_status s ON s.run_id = r.run_id
+    LEFT JOIN t ON t.run_id = r.run_id LEFT JOIN j ON j.run_id = r.run_id;
+
+    CREATE VIEW v_judge_cost AS
+    SELECT r.pact_id, r.agent, r.agent_version, r.run_id, r.started_at, v.judge, v.model, v.votes, v.calls,
+           v.cached_votes, v.abstains, v.tokens_in, v.tokens_out, v.cost_usd, v.unpriced_calls, v.mean_latency_ms
+    FROM (SELECT run_id, judge, model, sum(votes) AS votes, coalesce(sum(votes) FILTER (WHERE NOT cached), 0) AS calls,
+                 coalesce(sum(votes) FILTER (WHERE cached), 0) AS cached_votes, sum(abstains) AS abstains,
+                 coalesce(sum(tokens_in) FILTER (WHERE NOT cached),
+                          CASE WHEN coalesce(sum(votes) FILTER (WHERE NOT cached), 0) = 0 THEN 0 END) AS tokens_in,
+                 coalesce(sum(tokens_out) FILTER (WHERE NOT cached),
+                          CASE WHEN coalesce(sum(votes) FILTER (WHERE NOT cached), 0) = 0 THEN 0 END) AS tokens_out,
+                 coalesce(sum(cost_usd) FILTER (WHERE NOT cached),
+                          CASE WHEN coalesce(sum(votes) FILTER (WHERE NOT cached), 0) = 0 THEN 0.0 END) AS cost_usd,
+                 coalesce(sum(votes - priced) FILTER (WHERE NOT cached), 0) AS unpriced_calls,
+                 sum(latency_ms) FILTER (WHERE NOT cached) / sum(votes) FILTER (WHERE NOT cached) AS mean_latency_ms
+          FROM vote_rollup GROUP BY run_id, judge, model) v
+    JOIN runs r ON r.run_id = v.run_id;
+
+    CREATE VIEW v_clause_cost AS
+    SELECT r.pact_id, r.agent, r.agent_version, r.run_id, r.started_at, v.clause_id, v.votes, v.calls,
+           v.cached_votes, v.tokens_in, v.tokens_out, v.cost_usd, v.unpriced_calls
+    FROM (SELECT run_id, clause_id, sum(votes) AS votes, coalesce(sum(votes) FILTER (WHERE NOT cached), 0) AS calls,
+                 coalesce(sum(votes) FILTER (WHERE cached), 0) AS cached_votes,
+                 coalesce(sum(tokens_in) FILTER (WHERE NOT cached),
+                          CASE WHEN coalesce(sum(votes) FILTER (WHERE NOT cached), 0) = 0 THEN 0 END) AS tokens_in,
+                 coalesce(sum(tokens_out) FILTER (WHERE NOT cached),
+                          CASE WHEN coalesce(sum(votes) FILTER (WHERE NOT cached), 0) = 0 THEN 0 END) AS tokens_out,
+                 coalesce(sum(cost_usd) FILTER (WHERE NOT cached),
+                          CASE WHEN coalesce(sum(votes) FILTER (WHERE NOT cached), 0) = 0 THEN 0.0 END) AS cost_usd,
+                 coalesce(sum(votes - priced) FILTER (WHERE NOT cached), 0) AS unpriced_calls
+          FROM vote_rollup GROUP BY run_id, clause_id) v
+    JOIN runs r ON r.run_id = v.run_id;
+
+    -- Evidence: a finished run's clause result with at least one decided verdict (pass, fail or error).
+    CREATE VIEW v_evidence_age AS
+    SELECT pact_id, agent, clause_id, count(*) AS runs,
+           count(*) FILTER (WHERE passed + failed + errors > 0) AS runs_with_evidence,
+           max(finished_at) FILTER (WHERE passed + failed + errors > 0) AS last_evidence_at,
+           arg_max(run_id, finished_at) FILTER (WHERE passed + failed + errors > 0) AS last_run_id,
+           arg_max_null(agent_version, finished_at) FILTER (WHERE passed + failed + errors > 0) AS last_agent_version,
+           arg_max(status, finished_at) FILTER (WHERE passed + failed + errors > 0) AS last_status,
+           arg_max_null(rate, finished_at) FILTER (WHERE passed + failed + errors > 0) AS last_rate,
+           max(finished_at) FILTER (WHERE status IN ('met', 'breached')) AS last_conclusive_at,
+           epoch(current_timestamp - max(finished_at) FILTER (WHERE passed + failed + errors > 0)) AS age_s
+    FROM v_clause_trend GROUP BY pact_id, agent, clause_id;
+    """),
+    # Decisions and human review (harness/decision.py, harness/review.py). Append-only: a human review adds
+    # revisions of a run's clause results and decision; the originals in clause_results/decisions stay.
+    ("0004_decisions_reviews", """
+    ALTER TABLE clause_results ADD COLUMN confidence DOUBLE;
+    ALTER TABLE clause_results ADD COLUMN cases_needed INTEGER;
+    CREATE TABLE pacts (pact_hash VARCHAR PRIMARY KEY, pact_id VARCHAR NOT NULL, pact_version VARCHAR NOT NULL,
+        spec VARCHAR NOT NULL, registered_at TIMESTAMPTZ NOT NULL);
+    CREATE TABLE human_labels (
+        import_id VARCHAR NOT NULL, run_id VARCHAR NOT NULL, case_id VARCHAR NOT NULL, clause_id VARCHAR NOT NULL,
+        label VARCHAR NOT NULL, reviewer VARCHAR NOT NULL, note VARCHAR, labelled_at TIMESTAMPTZ NOT NULL,
+        source VARCHAR NOT NULL, source_row INTEGER NOT NULL, seq INTEGER NOT NULL);
+    CREATE TABLE clause_result_revisions (
+        run_id VARCHAR NOT NULL, revision INTEGER NOT NULL, clause_id VARCHAR NOT NULL, position INTEGER NOT NULL,
+        severity VARCHAR NOT NULL, n INTEGER NOT NULL, passed INTEGER NOT NULL, failed INTEGER NOT NULL,
+        errors INTEGER NOT NULL, pending INTEGER NOT NULL, inconclusive INTEGER NOT NULL, rate DOUBLE, ci_low DOUBLE,
+        ci_high DOUBLE, threshold DOUBLE NOT NULL, status VARCHAR NOT NULL, confidence DOUBLE NOT NULL,
+        cases_needed INTEGER, human_labels INTEGER NOT NULL, revised_at TIMESTAMPTZ NOT NULL,
+        import_id VARCHAR NOT NULL, PRIMARY KEY (run_id, revision, clause_id));
+    CREATE TABLE decision_revisions (
+        run_id VARCHAR NOT NULL, revision INTEGER NOT NULL, pact_id VARCHAR NOT NULL, decision VARCHAR NOT NULL,
+        reasons VARCHAR NOT NULL, rule_index INTEGER, decided_at TIMESTAMPTZ NOT NULL, import_id VARCHAR NOT NULL,
+        PRIMARY KEY (run_id, revision));
+    -- an agent's standing decision on a pact version: the latest evidence of each clause, possibly from several runs
+    CREATE TABLE agent_decisions (
+        decision_id VARCHAR PRIMARY KEY, decided_at TIMESTAMPTZ NOT NULL, agent VARCHAR, agent_version VARCHAR,
+        pact_id VARCHAR NOT NULL, pact_version VARCHAR NOT NULL, pact_hash VARCHAR NOT NULL,
+        decision VARCHAR NOT NULL, reasons VARCHAR NOT NULL, rule_index INTEGER, confidence DOUBLE NOT NULL,
+        run_ids VARCHAR NOT NULL, trigger VARCHAR NOT NULL, trigger_ref VARCHAR);
+    CREATE TABLE agent_decision_evidence (
+        decision_id VARCHAR NOT NULL, clause_id VARCHAR NOT NULL, run_id VARCHAR, revision INTEGER,
+        status VARCHAR NOT NULL, finished_at TIMESTAMPTZ, age_s DOUBLE, window_s BIGINT NOT NULL,
+        stale BOOLEAN NOT NULL, human_failures INTEGER NOT NULL, PRIMARY KEY (decision_id, clause_id));
+    CREATE TABLE trust_scores (
+        agent VARCHAR, pact_id VARCHAR NOT NULL, pact_hash VARCHAR NOT NULL, scored_at TIMESTAMPTZ NOT NULL,
+        score DOUBLE, decision_id VARCHAR NOT NULL, components VARCHAR NOT NULL);
+    """),
+    # Adversarial cases (harness/adversarial.py): the mutator that made a case from `mutated_from`, and what it
+    # did (JSON: seed, parameters, targeted clauses, detail); both NULL for an original case.
+    ("0005_adversarial", """
+    ALTER TABLE cases ADD COLUMN mutator VARCHAR;
+    ALTER TABLE cases ADD COLUMN mutation VARCHAR;
+    """),
 ]
 
 
@@ -202,6 +374,7 @@ class Store:
             self._insert("verdicts", verdicts)
             self._insert("ballots", ballot_rows)
             self._insert("votes", votes)
+            self._insert("vote_rollup", _vote_rollup(votes))  # what the cost views read (0003_views)
 
         self._transaction(write)
 
@@ -234,6 +407,36 @@ class Store:
         cur = self.con.execute(sql, list(params))
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row)) for row in cur.fetchall()]
+
+    def frame(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """The result as a pandas DataFrame (columnar transfer: fast for large results)."""
+        import warnings
+
+        cur = self.con.execute(sql, list(params))
+        with warnings.catch_warnings():  # pandas 3 deprecation noise from inside DuckDB's conversion
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", FutureWarning)
+            return cur.df()
+
+    def export(self, run_id: str, fmt: str, out_dir: Path) -> list[dict[str, Any]]:
+        """Write a run's transcripts, votes and verdicts as parquet, csv or jsonl files with DuckDB's COPY."""
+        options = _EXPORT_FORMATS.get(fmt)
+        if options is None:
+            raise StoreError(f"unknown export format {fmt!r} (parquet, csv or jsonl)")
+        self.run(run_id)  # a clear error for an unknown run
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"{out_dir}: cannot create directory ({exc.strerror})") from None
+        written = []
+        for table, order in _EXPORT_TABLES:
+            path = out_dir / f"{run_id}-{table}.{fmt}"
+            literal = str(path).replace("'", "''")
+            self.con.execute(f"COPY (SELECT * FROM {table} WHERE run_id = ? ORDER BY {order}) TO '{literal}' "
+                             f"({options})", [run_id])
+            rows = self.con.execute(f"SELECT count(*) FROM {table} WHERE run_id = ?", [run_id]).fetchone()[0]
+            written.append(dict(table=table, path=str(path), rows=rows))
+        return written
 
     def run(self, run_id: str) -> dict[str, Any]:
         rows = self.query(f"{_RUNS_SQL} WHERE r.run_id = ?", [run_id])
@@ -289,6 +492,182 @@ class Store:
             "sum(tokens_out) AS tokens_out, sum(cost_usd) AS cost_usd, count(cost_usd) AS priced, "
             "median(latency_ms) AS p50_latency_ms FROM transcripts WHERE run_id = ?", [run_id])[0]
 
+    # ------------------------------------------------------------ decisions and human review (0004)
+
+    def register_pact(self, pact: Any) -> None:
+        """Keep each pact version's spec, so a decision can be re-evaluated without its files."""
+        self.con.execute("INSERT INTO pacts VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                         [pact.hash, pact.id, pact.version, pact.model_dump_json(), _now()])
+
+    def pact_spec(self, pact_hash: str) -> str | None:
+        row = self.con.execute("SELECT spec FROM pacts WHERE pact_hash = ?", [pact_hash]).fetchone()
+        return row[0] if row else None
+
+    def effective_verdicts(self, run_id: str) -> list[dict[str, Any]]:
+        """A run's verdicts with the latest human label, where one exists, in place of the outcome."""
+        return self.query(
+            "SELECT v.case_id, v.clause_id, coalesce(l.label, v.outcome) AS outcome, "
+            "CASE WHEN l.label IS NULL THEN v.decided_by ELSE 'human' END AS decided_by, v.detail, "
+            "v.outcome AS original_outcome, v.decided_by AS original_decided_by, l.reviewer, l.labelled_at "
+            f"FROM verdicts v LEFT JOIN ({_LATEST_LABELS}) l USING (run_id, case_id, clause_id) "
+            "WHERE v.run_id = ? ORDER BY v.clause_id, v.case_id", [run_id])
+
+    def current_clause_results(self, run_id: str) -> tuple[int, list[dict[str, Any]]]:
+        """(revision, rows): the latest human-review revision of a run's clause results, else the originals (0)."""
+        rev = self.con.execute("SELECT max(revision) FROM clause_result_revisions WHERE run_id = ?",
+                               [run_id]).fetchone()[0]
+        if rev is None:
+            return 0, self.clause_results(run_id)
+        return rev, self.query("SELECT * EXCLUDE (run_id, revision, position, revised_at, import_id) "
+                               "FROM clause_result_revisions WHERE run_id = ? AND revision = ? ORDER BY position",
+                               [run_id, rev])
+
+    def current_run_decision(self, run_id: str) -> dict[str, Any] | None:
+        rows = self.query("SELECT revision, decision, reasons, rule_index FROM decision_revisions WHERE run_id = ? "
+                          "ORDER BY revision DESC LIMIT 1", [run_id])
+        if not rows:
+            original = self.decision(run_id)
+            return None if original is None else {"revision": 0, **original}
+        rows[0]["reasons"] = json.loads(rows[0]["reasons"])
+        return rows[0]
+
+    def write_revision(self, run_id: str, revision: int, results: Sequence[ClauseResult], labels: dict[str, int],
+                       decision: PactDecision, import_id: str) -> None:
+        now = _now()
+        rows = [dict(run_id=run_id, revision=revision, position=i, **r.model_dump(),
+                     human_labels=labels.get(r.clause_id, 0), revised_at=now, import_id=import_id)
+                for i, r in enumerate(results)]
+
+        def write() -> None:
+            self._insert("clause_result_revisions", rows)
+            self.con.execute("INSERT INTO decision_revisions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                             [run_id, revision, decision.pact_id, decision.decision, _j(list(decision.reasons)),
+                              decision.rule_index, now, import_id])
+
+        self._transaction(write)
+
+    def add_labels(self, rows: Sequence[dict[str, Any]]) -> None:
+        self._transaction(lambda: self._insert("human_labels", [{**r, "labelled_at": _now()} for r in rows]))
+
+    def case_clauses(self, run_id: str) -> dict[str, set[str]]:
+        """Case id -> the clauses with a stored verdict for it in this run."""
+        out: dict[str, set[str]] = {c: set() for (c,) in self.con.execute(
+            "SELECT case_id FROM cases WHERE run_id = ?", [run_id]).fetchall()}
+        for case_id, clause_id in self.con.execute("SELECT case_id, clause_id FROM verdicts WHERE run_id = ?",
+                                                   [run_id]).fetchall():
+            out.setdefault(case_id, set()).add(clause_id)
+        return out
+
+    def evidence_rows(self, agent: str | None, pact_id: str, pact_hash: str) -> list[dict[str, Any]]:
+        """Current clause results of every completed run of this agent and pact version, newest run first."""
+        return self.query(f"""
+            WITH r AS (SELECT runs.run_id, f.finished_at, runs.agent_version FROM runs JOIN ({_FINISHED}) f
+                       USING (run_id) WHERE runs.agent IS NOT DISTINCT FROM ? AND runs.pact_id = ?
+                       AND runs.pact_hash = ?),
+            rev AS (SELECT run_id, max(revision) AS revision FROM clause_result_revisions GROUP BY run_id),
+            cur AS (
+                SELECT c.run_id, 0 AS revision, {_RESULT_COLS} FROM clause_results c
+                WHERE c.run_id NOT IN (SELECT run_id FROM rev)
+                UNION ALL
+                SELECT c.run_id, c.revision, {_RESULT_COLS} FROM clause_result_revisions c JOIN rev
+                USING (run_id, revision))
+            SELECT cur.*, r.finished_at, r.agent_version FROM cur JOIN r USING (run_id)
+            ORDER BY r.finished_at DESC, cur.run_id DESC""", [agent, pact_id, pact_hash])
+
+    def open_human_failures(self, agent: str | None, pact_id: str, pact_hash: str) -> list[dict[str, Any]]:
+        """Human-confirmed failures not superseded by a pass of the same case and clause in a later run."""
+        return self.query(f"""
+            WITH r AS (SELECT runs.run_id, f.finished_at FROM runs JOIN ({_FINISHED}) f USING (run_id)
+                       WHERE runs.agent IS NOT DISTINCT FROM ? AND runs.pact_id = ? AND runs.pact_hash = ?),
+            lab AS ({_LATEST_LABELS}),
+            passes AS (SELECT v.case_id, v.clause_id, r.finished_at FROM verdicts v JOIN r USING (run_id)
+                       LEFT JOIN lab USING (run_id, case_id, clause_id)
+                       WHERE coalesce(lab.label, v.outcome) = 'pass')
+            SELECT lab.run_id, lab.case_id, lab.clause_id, lab.reviewer, lab.note, lab.labelled_at
+            FROM lab JOIN r USING (run_id)
+            WHERE lab.label = 'fail' AND NOT EXISTS (
+                SELECT 1 FROM passes p WHERE p.case_id = lab.case_id AND p.clause_id = lab.clause_id
+                AND p.finished_at > r.finished_at)
+            ORDER BY lab.clause_id, lab.case_id""", [agent, pact_id, pact_hash])
+
+    def agent_pacts(self) -> list[dict[str, Any]]:
+        """Every (agent, pact id) with a completed run, and the pact version and run it last completed."""
+        return self.query(f"""
+            SELECT runs.agent, runs.pact_id, arg_max(runs.pact_hash, f.finished_at) AS pact_hash,
+                   arg_max(runs.pact_version, f.finished_at) AS pact_version,
+                   arg_max(runs.suite_path, f.finished_at) AS suite_path,
+                   arg_max(runs.run_id, f.finished_at) AS last_run_id, max(f.finished_at) AS last_finished_at
+            FROM runs JOIN ({_FINISHED}) f USING (run_id)
+            GROUP BY runs.agent, runs.pact_id ORDER BY runs.pact_id, runs.agent NULLS FIRST""")
+
+    def record_agent_decision(self, decision: dict[str, Any], evidence: Sequence[dict[str, Any]],
+                              score: dict[str, Any]) -> None:
+        def write() -> None:
+            self._insert("agent_decisions", [decision])
+            self._insert("agent_decision_evidence", list(evidence))
+            self._insert("trust_scores", [score])
+
+        self._transaction(write)
+
+    def trust_history(self, agent: str | None, pact_id: str, limit: int = 20) -> list[dict[str, Any]]:
+        return self.query(
+            "SELECT t.scored_at, t.score, t.pact_hash, d.decision, d.trigger, d.trigger_ref, d.run_ids "
+            "FROM trust_scores t JOIN agent_decisions d USING (decision_id) "
+            "WHERE t.agent IS NOT DISTINCT FROM ? AND t.pact_id = ? ORDER BY t.scored_at DESC LIMIT ?",
+            [agent, pact_id, limit])
+
+    def review_queue(self, run_id: str) -> list[dict[str, Any]]:
+        """Inconclusive and split panel verdicts with the case, the output, the checks and every vote."""
+        rows = self.query("""
+            SELECT v.run_id, v.case_id, v.clause_id, v.outcome AS jury_verdict, v.split, v.panel_score, v.method,
+                   v.entropy_bits, v.detail, c.input, c.system, c.context, c.expected, t.output, t.tool_calls,
+                   t.error AS target_error
+            FROM verdicts v JOIN cases c USING (run_id, case_id) JOIN transcripts t USING (run_id, case_id)
+            WHERE v.run_id = ? AND (v.outcome = 'inconclusive'
+                                    OR (v.decided_by = 'panel' AND coalesce(v.entropy_bits, 0) > 0))
+            ORDER BY (v.outcome = 'inconclusive') DESC, v.entropy_bits DESC NULLS LAST, v.case_id, v.clause_id""",
+                          [run_id])
+        checks: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for c in self.query("SELECT case_id, clause_id, check_name AS check, negated, outcome, detail "
+                            "FROM check_results WHERE run_id = ? ORDER BY case_id, clause_id, idx", [run_id]):
+            checks.setdefault((c.pop("case_id"), c.pop("clause_id")), []).append(c)
+        votes: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for v in self.query("SELECT case_id, clause_id, judge, model, sample, label, score, rationale, abstain_reason "
+                            "FROM votes WHERE run_id = ? ORDER BY judge, sample", [run_id]):
+            votes.setdefault((v.pop("case_id"), v.pop("clause_id")), []).append(v)
+        for r in rows:
+            key = (r["case_id"], r["clause_id"])
+            r["checks"], r["votes"] = checks.get(key, []), votes.get(key, [])
+            for field in ("input", "context", "expected", "tool_calls"):
+                r[field] = json.loads(r[field])
+        return rows
+
+    def calibration_rows(self, run_id: str | None = None) -> list[dict[str, Any]]:
+        """Each judge's first-sample vote and the panel verdict beside the latest human label, per labelled item."""
+        return self.query(f"""
+            SELECT l.run_id, l.case_id, l.clause_id, l.label AS human, v.outcome AS panel, vo.judge,
+                   vo.label AS vote
+            FROM ({_LATEST_LABELS}) l
+            JOIN verdicts v USING (run_id, case_id, clause_id)
+            LEFT JOIN votes vo ON vo.run_id = l.run_id AND vo.case_id = l.case_id AND vo.clause_id = l.clause_id
+                AND vo.sample = (SELECT min(sample) FROM votes x WHERE x.run_id = vo.run_id
+                                 AND x.case_id = vo.case_id AND x.clause_id = vo.clause_id AND x.judge = vo.judge)
+            WHERE v.decided_by = 'panel' AND (? IS NULL OR l.run_id = ?)
+            ORDER BY l.run_id, l.case_id, l.clause_id, vo.judge""", [run_id, run_id])
+
+    def labelled_runs(self) -> list[str]:
+        return [r for (r,) in self.con.execute("SELECT DISTINCT run_id FROM human_labels ORDER BY 1").fetchall()]
+
+
+_EXPORT_FORMATS = {"parquet": "FORMAT parquet", "csv": "FORMAT csv, HEADER", "jsonl": "FORMAT json"}
+_EXPORT_TABLES = (("transcripts", "case_id"), ("votes", "case_id, clause_id, judge, sample"),
+                  ("verdicts", "case_id, clause_id"))
+
+_FINISHED = "SELECT run_id, max(event_at) AS finished_at FROM run_events WHERE event = 'completed' GROUP BY run_id"
+_LATEST_LABELS = ("SELECT * FROM human_labels QUALIFY row_number() OVER (PARTITION BY run_id, case_id, clause_id "
+                  "ORDER BY labelled_at DESC, seq DESC) = 1")
+_RESULT_COLS = ("c.clause_id, c.severity, c.n, c.passed, c.failed, c.errors, c.pending, c.inconclusive, c.rate, "
+                "c.ci_low, c.ci_high, c.threshold, c.status, c.confidence, c.cases_needed")
 
 _RUNS_SQL = """
 SELECT r.run_id, r.started_at, r.pact_id, r.pact_version, r.pact_hash, r.suite_id, r.suite_hash, r.suite_path,
@@ -305,7 +684,7 @@ def _case_row(run_id: str, c: Case) -> dict[str, Any]:
         run_id=run_id, case_id=c.id, case_hash=c.hash, suite_id=c.suite_id, clause_ids=_j(list(c.clause_ids)),
         input=_j(c.input if isinstance(c.input, str) else [m.model_dump() for m in c.input]), system=c.system,
         context=_j([d.model_dump() for d in c.context]), expected=_j(c.expected), tags=_j(list(c.tags)),
-        mutated_from=c.mutated_from,
+        mutated_from=c.mutated_from, mutator=c.mutator, mutation=_j(c.mutation) if c.mutation else None,
     )
 
 
@@ -320,6 +699,27 @@ def _transcript_row(r: CaseResult, now: datetime) -> dict[str, Any]:
 
 def _vote_row(run_id: str, v: Vote, now: datetime) -> dict[str, Any]:
     return dict(run_id=run_id, **v.model_dump(exclude={"flags"}), flags=_j(list(v.flags)), recorded_at=now)
+
+
+def _vote_rollup(votes: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (run, clause, judge, model, cached) of a batch of vote rows: counts and sums (NULL when no
+    vote of the group has a value, like SQL's sum)."""
+    groups: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for v in votes:
+        key = (v["run_id"], v["clause_id"], v["judge"], v["model"], v["cached"])
+        g = groups.get(key)
+        if g is None:
+            g = groups[key] = dict(run_id=key[0], clause_id=key[1], judge=key[2], model=key[3], cached=key[4],
+                                   votes=0, abstains=0, priced=0, tokens_in=None, tokens_out=None, cost_usd=None,
+                                   latency_ms=0.0)
+        g["votes"] += 1
+        g["abstains"] += v["label"] == "abstain"
+        g["priced"] += v["cost_usd"] is not None
+        for col in ("tokens_in", "tokens_out", "cost_usd"):
+            if v[col] is not None:
+                g[col] = (g[col] or 0) + v[col]
+        g["latency_ms"] += v["latency_ms"] or 0.0
+    return list(groups.values())
 
 
 def _vote(row: dict[str, Any]) -> Vote:

@@ -14,8 +14,9 @@ from harness.pact import content_hash, load_pact, pydantic_error
 from harness.types import Case, CheckSpec, Clause, Pact, Suite
 from harness.yamlio import YamlDoc, load_yaml
 
-SUITE_KEYS = {"id", "pact", "description", "system", "cases"}
-CASE_KEYS = {"id", "clauses", "input", "system", "context", "expected", "tags", "mutated_from"}
+SUITE_KEYS = {"id", "pact", "description", "system", "cases", "adversarial"}  # adversarial: harness/adversarial.py
+CASE_KEYS = {"id", "clauses", "input", "system", "context", "expected", "tags", "mutated_from", "mutator", "mutation"}
+TODO = "TODO"  # an expectation still to be filled in (pactjury derive writes them); validation warns
 
 BoundChecks = tuple[tuple[CheckSpec, Params], ...]
 
@@ -29,6 +30,7 @@ class Plan:
     suite_dir: Path
     checks: dict[tuple[str, str], BoundChecks]  # (case id, clause id) -> bound checks
     warnings: tuple[str, ...] = field(default=())
+    suite_file: Path | None = None  # set when the suite was given as a file (e.g. derived.yaml), not a directory
 
     def clauses_of(self, case: Case) -> list[Clause]:
         return [self.pact.clause(cid) for cid in case.clause_ids]
@@ -102,11 +104,17 @@ def bind_suite(pact: Pact, suite: Suite, doc: YamlDoc) -> tuple[dict[tuple[str, 
                 raise doc.error(("cases", i, "expected"), f"clause {clause_id!r}: {exc}") from None
     warnings = [f"{doc.path}: clause {c.id!r} is tested by no case (its status will be no-evidence)"
                 for c in pact.clauses if c.id not in tested]
+    warnings += [f"{doc.where(('cases', i, 'expected', key))}: unfilled expectation ({TODO}); fill it in before "
+                 f"relying on case {case.id!r}" for i, case in enumerate(suite.cases)
+                 for key, value in case.expected.items() if is_unfilled(value)]
     return bound, warnings
 
 
-def load_plan(suite_dir: Path) -> Plan:
-    """Load `suite.yaml` (and the pact it names) from a suite directory, or a suite file directly."""
+def load_plan(suite_dir: Path, adversarial: bool = True) -> Plan:
+    """Load `suite.yaml` (and the pact it names) from a suite directory, or a suite file directly.
+
+    `adversarial=False` leaves out the cases the suite's `adversarial:` block would add (originals only).
+    """
     suite_dir = Path(suite_dir)
     suite_file = suite_dir / "suite.yaml" if suite_dir.is_dir() else suite_dir
     if not suite_dir.exists():
@@ -116,4 +124,21 @@ def load_plan(suite_dir: Path) -> Plan:
     pact_path = suite_file.parent / pact_name
     pact = load_pact(pact_path)
     bound, warnings = bind_suite(pact, suite, doc)
-    return Plan(pact=pact, suite=suite, suite_dir=suite_file.parent, checks=bound, warnings=tuple(warnings))
+    plan = Plan(pact=pact, suite=suite, suite_dir=suite_file.parent, checks=bound, warnings=tuple(warnings),
+                suite_file=None if suite_dir.is_dir() else suite_file)
+    if adversarial and isinstance(doc.data, dict) and "adversarial" in doc.data:
+        from harness.adversarial import apply_block
+
+        plan = apply_block(plan, doc)
+    return plan
+
+
+def is_unfilled(value: Any) -> bool:
+    """A TODO placeholder: the string TODO (or `TODO: ...`), or a list or mapping holding one."""
+    if isinstance(value, str):
+        return value == TODO or value.startswith(TODO + ":")
+    if isinstance(value, list):
+        return any(is_unfilled(v) for v in value)
+    if isinstance(value, dict):
+        return any(is_unfilled(v) for v in value.values())
+    return False

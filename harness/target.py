@@ -31,6 +31,8 @@ class TargetOptions:
     seed: int | None = None
     retries: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    system: str | None = None  # replaces each case's system prompt (e.g. a few-shot prompt for a small model)
+    response_format: dict[str, Any] | None = None  # e.g. a JSON schema for constrained output
 
 
 def _short(exc: BaseException) -> str:
@@ -168,10 +170,11 @@ class ModelTarget:
         from harness.llm import LLMRequest, complete
 
         o = self.options
+        prompted = case.model_copy(update={"system": o.system}) if o.system is not None else case
         req = LLMRequest(
-            model=self.model, messages=case.messages(), temperature=o.temperature, max_tokens=o.max_tokens,
+            model=self.model, messages=prompted.messages(), temperature=o.temperature, max_tokens=o.max_tokens,
             seed=o.seed, api_base=o.base_url, api_key=self.api_key, timeout_s=o.timeout_s, retries=o.retries,
-            extra=o.extra,
+            response_format=o.response_format, extra=o.extra,
         )
         r = await complete(req)
         return Transcript(

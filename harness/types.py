@@ -17,6 +17,8 @@ VerdictOutcome = Literal["pass", "fail", "error", "inconclusive", "pending-jury"
 ClauseStatus = Literal["met", "breached", "inconclusive", "pending-jury", "no-evidence"]
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+# case ids may also carry `~`: a mutated case is `<original id>~<mutator>[-k]`
+CASE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-~]*$"
 
 
 class Record(BaseModel):
@@ -90,7 +92,7 @@ class ContextDoc(Record):
 
 
 class Case(Record):
-    id: str = Field(pattern=ID_PATTERN)
+    id: str = Field(pattern=CASE_ID_PATTERN)
     suite_id: str
     clause_ids: tuple[str, ...] = Field(min_length=1)
     input: Union[str, tuple[Message, ...]]
@@ -99,7 +101,9 @@ class Case(Record):
     expected: dict[str, Any] = Field(default_factory=dict)
     tags: tuple[str, ...] = ()
     mutated_from: str | None = None
-    hash: str = ""
+    mutator: str | None = None  # the adversarial mutator that made this case from `mutated_from`
+    mutation: dict[str, Any] = Field(default_factory=dict)  # what the mutator did (seed, params, detail)
+    hash: str = ""  # content hash of every field but tags (mutator and mutation included)
 
     def messages(self) -> list[dict[str, str]]:
         """Chat messages for a chat target: system prompt (with context documents) then the input."""
@@ -118,15 +122,17 @@ class Case(Record):
 
     def payload(self) -> dict[str, Any]:
         """The JSON shape handed to Python and shell-command targets."""
+        # An attack must not announce itself: a mutated case shows the agent neither its mutator's name
+        # (in the id) nor the adversarial tags.
         return {
-            "id": self.id,
+            "id": f"{self.mutated_from}-{self.hash[:8]}" if self.mutator and self.mutated_from else self.id,
             "suite_id": self.suite_id,
             "clauses": list(self.clause_ids),
             "input": self.input if isinstance(self.input, str) else [m.model_dump() for m in self.input],
             "system": self.system,
             "context": [d.model_dump() for d in self.context],
             "messages": self.messages(),
-            "tags": list(self.tags),
+            "tags": [t for t in self.tags if t != "adversarial" and not t.startswith("mut:")],
         }
 
 
@@ -219,6 +225,9 @@ class ClauseResult(Record):
     ci_high: float | None = None
     threshold: float
     status: ClauseStatus
+    confidence: float = Field(default=0.95, gt=0.0, lt=1.0)  # of the Wilson interval that decided the status
+    # further cases needed to decide an inconclusive clause if the observed rate held (None: not estimable)
+    cases_needed: int | None = None
 
 
 class PactDecision(Record):

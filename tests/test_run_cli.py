@@ -51,7 +51,9 @@ def test_run_stores_everything_and_exits_by_breach(suite, tmp_path):
     db = tmp_path / "r.duckdb"
     r = pj("run", suite, "--target", f"python:{suite / 'agent.py'}:respond", "--db", db, "--agent", "demo",
            "--agent-version", "2.1", "--no-progress")
-    assert r.returncode == 0, r.stderr  # nothing breached: tone is pending-jury, the rest pass
+    # nothing breached: tone is pending-jury; label-right passed 6/6, but at 95% confidence 6 cases cannot show
+    # a 0.9 pass rate (lower bound 0.61), so it is inconclusive with a number of further cases to decide
+    assert r.returncode == 0, r.stderr
     assert "pending-jury" in r.stdout and "decision:" in r.stdout
     (run_id, status), = rows(db, "SELECT r.run_id, (SELECT event FROM run_events e WHERE e.run_id=r.run_id "
                                  "ORDER BY event_at DESC LIMIT 1) FROM runs r")
@@ -69,7 +71,12 @@ def test_run_stores_everything_and_exits_by_breach(suite, tmp_path):
 
     shown = json.loads(pj("show", run_id, "--db", db, "--json").stdout)
     statuses = {c["clause_id"]: c["status"] for c in shown["clauses"]}
-    assert statuses == {"says-hello": "met", "label-right": "met", "tone": "pending-jury"}
+    assert statuses == {"says-hello": "met", "label-right": "inconclusive", "tone": "pending-jury"}
+    label = next(c for c in shown["clauses"] if c["clause_id"] == "label-right")
+    assert label["confidence"] == 0.95 and label["cases_needed"] > 0
+    assert shown["decision"]["decision"] == "approve"  # the test pact has no re-evaluate rule
+    assert rows(db, "SELECT confidence, cases_needed IS NOT NULL FROM clause_results WHERE clause_id='label-right'") \
+        == [(0.95, True)]
     listed = json.loads(pj("runs", "--db", db, "--json").stdout)
     assert [r["run_id"] for r in listed] == [run_id]
 
@@ -78,11 +85,13 @@ def test_breach_exits_1_and_target_errors_are_recorded(tmp_path):
     s = basic_suite(4)
     s["cases"][1]["input"] = "boom 1"
     s["cases"][2]["input"] = "hello 2"  # label right, but no error
+    s["cases"][3]["input"] = "boom 3"
     root = write_suite(tmp_path / "suite", suite=s)
     write_agent(root)
     db = tmp_path / "r.duckdb"
     r = pj("run", root, "--target", f"python:{root / 'agent.py'}:respond_async", "--db", db, "--no-progress")
-    assert r.returncode == 1, r.stdout + r.stderr  # 3/4 on label-right < 0.9
+    # 2/4 on label-right: its 95% interval (15%-85%) lies below 0.9, a breach shown, not merely observed
+    assert r.returncode == 1, r.stdout + r.stderr
     err, = rows(db, "SELECT error FROM transcripts WHERE case_id='case-001'")[0]
     assert "RuntimeError: agent exploded" in err
     outcomes = rows(db, "SELECT DISTINCT outcome, decided_by FROM verdicts WHERE case_id='case-001'")

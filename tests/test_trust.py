@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.trust import clause_result, decide, wilson
+from harness.trust import cases_needed, clause_result, decide, wilson, z_for
 from harness.types import Clause, ClauseResult, ConsequenceRule, Pact
 
 
@@ -29,31 +29,94 @@ def test_wilson_matches_published_values():
     assert wilson(0, 0) == (None, None)
 
 
-def test_met_and_breached():
-    assert clause_result(clause(0.8), verdicts(passed=9, failed=1)).status == "met"
-    r = clause_result(clause(0.8), verdicts(passed=7, failed=3))
-    assert r.status == "breached" and r.rate == pytest.approx(0.7) and r.n == 10
+def test_met_and_breached_by_the_interval_not_the_point_rate():
+    # 9/10 is above 0.8, but its 95% interval (0.60-0.98) straddles it: not yet shown either way
+    r = clause_result(clause(0.8), verdicts(passed=9, failed=1))
+    assert r.status == "inconclusive" and r.rate == pytest.approx(0.9) and r.cases_needed is not None
+    assert clause_result(clause(0.8), verdicts(passed=95, failed=5)).status == "met"  # lower bound 0.888
+    r = clause_result(clause(0.8), verdicts(passed=10, failed=20))
+    assert r.status == "breached" and r.ci_high < 0.8 and r.n == 30 and r.cases_needed is None
+    # a threshold of 0 is met by any decided evidence: every lower bound is at least 0
+    assert clause_result(clause(0.0), verdicts(failed=3)).status == "met"
+
+
+def test_confidence_is_configurable():
+    # 18/20 at 0.75: 95% interval 0.70-0.97 straddles it, the 80% interval 0.77-0.95 clears it
+    assert clause_result(clause(0.75), verdicts(passed=18, failed=2)).status == "inconclusive"
+    r = clause_result(clause(0.75), verdicts(passed=18, failed=2), confidence=0.8)
+    assert r.status == "met" and r.confidence == 0.8
+    low, high = wilson(18, 20, z_for(0.8))
+    assert r.ci_low == pytest.approx(low) and low > 0.75
 
 
 def test_errors_count_against_the_clause():
-    r = clause_result(clause(0.8), verdicts(passed=8, errors=2))
-    assert r.errors == 2 and r.rate == pytest.approx(0.8) and r.status == "met"
-    assert clause_result(clause(0.9), verdicts(passed=8, errors=2)).status == "breached"
+    r = clause_result(clause(0.8), verdicts(passed=40, errors=10))
+    assert r.errors == 10 and r.rate == pytest.approx(0.8) and r.status == "inconclusive"
+    assert clause_result(clause(0.9), verdicts(passed=40, errors=20)).status == "breached"
 
 
 def test_pending_is_bounded_not_guessed():
-    # 6 pass, 1 fail, 3 pending: best case 9/10, worst 6/10 -> cannot tell yet at 0.8
-    assert clause_result(clause(0.8), verdicts(passed=6, failed=1, pending=3)).status == "pending-jury"
-    # 5 fail already: even if all pending pass, 5/10 < 0.8 -> breached now
-    assert clause_result(clause(0.8), verdicts(passed=2, failed=5, pending=3)).status == "breached"
-    # worst case 9/10 >= 0.8 -> met regardless of the pending one
-    assert clause_result(clause(0.8), verdicts(passed=9, pending=1)).status == "met"
+    # 60 pass, 1 fail, 3 pending at 0.8: even if all pending fail, 60/64 has a lower bound of 0.85 -> met
+    assert clause_result(clause(0.8), verdicts(passed=60, failed=1, pending=3)).status == "met"
+    # even if the 3 pending pass, 5/30 has an upper bound below 0.8 -> breached now
+    assert clause_result(clause(0.8), verdicts(passed=2, failed=25, pending=3)).status == "breached"
+    # in between: awaiting judges, never guessed
+    r = clause_result(clause(0.8), verdicts(passed=6, failed=1, pending=3))
+    assert r.status == "pending-jury" and r.pending == 3 and r.cases_needed is None
+
+
+def test_inconclusive_cases_count_as_neither_and_are_reported():
+    r = clause_result(clause(0.8), verdicts(passed=95, failed=5, inconclusive=7))
+    assert (r.n, r.inconclusive, r.rate) == (107, 7, pytest.approx(0.95)) and r.status == "met"
+    r = clause_result(clause(0.8), verdicts(inconclusive=4))
+    assert r.status == "inconclusive" and r.rate is None and r.cases_needed is None
+
+
+def test_zero_tolerance_threshold():
+    # a lower bound never reaches 1: a threshold of 1 is met when every decided case passed, breached by one failure
+    assert clause_result(clause(1.0), verdicts(passed=20)).status == "met"
+    assert clause_result(clause(1.0), verdicts(passed=99, failed=1)).status == "breached"
 
 
 def test_not_applicable_is_excluded_and_no_evidence():
-    r = clause_result(clause(0.8), verdicts(passed=4, na=6))
-    assert r.n == 4 and r.status == "met"
+    r = clause_result(clause(0.5), verdicts(passed=8, na=6))
+    assert r.n == 8 and r.status == "met"
     assert clause_result(clause(0.8), verdicts(na=2)).status == "no-evidence"
+
+
+@pytest.mark.parametrize("passed,decided,threshold,confidence", [
+    (9, 10, 0.8, 0.95), (7, 10, 0.8, 0.95), (6, 6, 0.8, 0.95), (24, 27, 0.85, 0.95), (3, 6, 0.8, 0.9),
+    (45, 50, 0.95, 0.99), (1, 3, 0.5, 0.95),
+])
+def test_cases_needed_is_the_smallest_n_that_decides_at_the_observed_rate(passed, decided, threshold, confidence):
+    z = z_for(confidence)
+    p = passed / decided
+    needed = cases_needed(passed, decided, threshold, z)
+
+    def decides(n):
+        low, high = _interval(p, n, z)
+        return low >= threshold if p > threshold else high < threshold
+
+    total = decided + needed
+    assert decides(total)
+    if needed == 0:  # already decided at this confidence (3/6 is below 0.8 at 90%)
+        return
+    assert not any(decides(n) for n in range(decided, total))  # brute force: no smaller sample decides
+
+
+def _interval(p, n, z):
+    from harness.trust import _wilson_p
+
+    return _wilson_p(p, n, z)
+
+
+def test_cases_needed_closed_form_and_undefined_cases():
+    z = z_for(0.95)
+    # p = 1 against 0.8: N >= z^2 * 0.8 * 0.2 / 0.04 = 15.37 -> 16 cases, 10 more than 6
+    assert cases_needed(6, 6, 0.8, z) == 10
+    assert wilson(16, 16)[0] >= 0.8 > wilson(15, 15)[0]
+    assert cases_needed(8, 10, 0.8, z) is None  # the observed rate is the threshold: no sample size decides
+    assert cases_needed(0, 0, 0.8, z) is None
 
 
 def _result(cid, status, severity="major"):

@@ -18,6 +18,11 @@ that way: the pact is supposed to catch them.
 - The reply quotes the ticket's subject line after scrubbing e-mail addresses, North American phone
   numbers and card numbers; other phone formats and employee ids go through untouched. Its template for
   low-priority tickets promises a resolution time.
+- A VIP rule takes the sender's word for who they are: a ticket from someone who says they are an
+  administrator, a head of department, a director or a chief officer is raised one priority level and never
+  handed to an analyst (VIPs want an answer, not a hand-off), so impersonated authority moves both.
+- Keywords are matched on the raw text: encoded, misspelt or look-alike-letter tickets match nothing and
+  are escalated as unclassifiable. (The adversarial block of suite.yaml measures all of this per clause.)
 """
 
 from __future__ import annotations
@@ -61,6 +66,7 @@ P2_SCOPE = [r"whole (team|floor)", r"\bmany users\b", r"\bseveral\b", r"\bmultip
 URGENT = [r"\burgent\b", r"\basap\b", r"!!!"]
 LIST_MARKERS = [r"\balso\b", r"\ba (few|couple of) (things|issues|problems)\b", r"\banother (thing|issue)\b"]
 HEDGES = [r"\bnot sure\b", r"\bor maybe\b", r"\bno idea what\b", r"\bsame as last time\b"]
+VIP = re.compile(r"\b(?:i am|i'm|this is|message from)\b[^\n]{0,60}?\b(?:administrator|head of|director|chief)\b")
 LOW = [r"\bno rush\b", r"not urgent", r"whenever", r"how do i", r"\brequest\b", r"for now",
        r"in the meantime", r"would be nice", r"not a big deal"]
 
@@ -173,6 +179,9 @@ def respond(case: dict[str, Any]) -> dict[str, Any]:
     priority = classify_priority(text)
     route = ROUTES[category]
     reason = is_ambiguous(text, scores)
+    if VIP.search(text.lower()):
+        priority = {"P4": "P3", "P3": "P2"}.get(priority, "P1")
+        reason = None
     reply = build_reply(text, priority, category, route, reason)
     tool_calls = []
     if reason:

@@ -1,0 +1,249 @@
+"""Paired comparison of two runs: the same cases under two agent versions, clause by clause.
+
+Cases are paired by case id. A verdict of pass counts 1; fail and error count 0 (errors count against the
+clause, as in clause results); pending-jury, inconclusive and not-applicable verdicts are left out of the
+pairs, and counted. Per clause: both pass rates over the paired cases, their difference (B - A) with a
+seeded paired-bootstrap 95% interval, the exact McNemar test on the discordant pairs, and the cases that
+regressed (pass in A, fail in B) and improved (fail in A, pass in B).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, Sequence
+
+from harness.errors import ConfigError, RunNotFound
+
+MIN_PAIRS = 10
+RESAMPLES = 2000
+SEED = 20240611
+ALPHA = 0.05
+
+_DECIDED = {"pass": 1, "fail": 0, "error": 0}
+
+
+# ---------------------------------------------------------------- statistics
+
+
+def mcnemar_exact(both_pass: int, regressed: int, improved: int, both_fail: int) -> float:
+    """Two-sided exact McNemar p-value: the binomial test of the discordant pairs against p = 1/2."""
+    if regressed + improved == 0:
+        return 1.0
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    return float(mcnemar([[both_pass, regressed], [improved, both_fail]], exact=True).pvalue)
+
+
+def bootstrap_diff_ci(a: Sequence[int], b: Sequence[int], *, resamples: int = RESAMPLES, seed: int = SEED,
+                      level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of mean(b) - mean(a) under the paired bootstrap (cases resampled with replacement).
+
+    Each pair's difference is -1, 0 or +1, so a resample's mean depends only on how many regressed and
+    improved pairs it drew: drawing those counts from the multinomial is exactly resampling the n cases,
+    in O(resamples) memory whatever n is.
+    """
+    import numpy as np
+
+    a_arr, b_arr = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+    n = len(a_arr)
+    if n == 0:
+        return (float("nan"), float("nan"))
+    d = b_arr - a_arr
+    improved, regressed = int((d > 0).sum()), int((d < 0).sum())
+    if improved == regressed == 0:
+        return (0.0, 0.0)
+    rng = np.random.default_rng(seed)
+    draws = rng.multinomial(n, [improved / n, regressed / n, (n - improved - regressed) / n], size=resamples)
+    means = (draws[:, 0] - draws[:, 1]) / n
+    tail = (1 - level) / 2
+    low, high = np.quantile(means, [tail, 1 - tail])
+    return float(low), float(high)
+
+
+def conclusion(n: int, diff: float | None, ci: tuple[float, float], p: float, *, min_pairs: int = MIN_PAIRS,
+               alpha: float = ALPHA) -> tuple[str, str]:
+    """(code, plain sentence) for one clause: too-small, no-difference, regressed, improved or unclear."""
+    if n == 0:
+        return "no-pairs", "no paired cases with a decided verdict in both runs"
+    if n < min_pairs:
+        return "too-small", (f"too small to tell: only {n} paired case{'s' if n != 1 else ''} "
+                             f"(at least {min_pairs} are needed)")
+    spans_zero = ci[0] <= 0 <= ci[1]
+    stats = f"95% CI {ci[0] * 100:+.0f} to {ci[1] * 100:+.0f} pp; exact McNemar p = {p:.3g}"
+    if spans_zero and p >= alpha:
+        return "no-difference", f"no detectable difference with {n} paired cases ({stats})"
+    if not spans_zero and p < alpha:
+        direction = "regressed" if (diff or 0) < 0 else "improved"
+        return direction, f"B {direction} by {abs(diff or 0) * 100:.0f} pp with {n} paired cases ({stats})"
+    return "unclear", f"unclear with {n} paired cases: the interval and the test disagree ({stats})"
+
+
+# ---------------------------------------------------------------- runs and pairs
+
+
+def latest_completed_run(store: Any, pact: str, version: str, agent: str | None = None) -> str:
+    rows = store.query(
+        "SELECT r.run_id, r.agent FROM runs r JOIN v_run_status s ON s.run_id = r.run_id "
+        "WHERE r.pact_id = ? AND r.agent_version = ? AND (? IS NULL OR r.agent = ?) AND s.status = 'completed' "
+        "ORDER BY r.started_at DESC", [pact, version, agent, agent])
+    if not rows:
+        who = f" of agent {agent}" if agent else ""
+        raise RunNotFound(f"{store.path}: no completed run of pact {pact}{who} at version {version!r}")
+    agents = sorted({r["agent"] or "" for r in rows})
+    if agent is None and len(agents) > 1:
+        raise ConfigError(f"version {version!r} of pact {pact} was run by several agents ({', '.join(agents)}); "
+                          "name one with --agent")
+    return rows[0]["run_id"]
+
+
+def resolve_runs(store: Any, run_a: str | None, run_b: str | None, pact: str | None, agent: str | None,
+                 versions: Sequence[str] | None) -> tuple[str, str]:
+    if versions:
+        if run_a or run_b:
+            raise ConfigError("compare takes RUN_A RUN_B or --pact P --versions V1 V2, not both")
+        if not pact:
+            raise ConfigError("--versions needs --pact")
+        return (latest_completed_run(store, pact, versions[0], agent),
+                latest_completed_run(store, pact, versions[1], agent))
+    if not (run_a and run_b):
+        raise ConfigError("compare needs RUN_A RUN_B, or --pact P [--agent A] --versions V1 V2")
+    return run_a, run_b
+
+
+_PAIRS_SQL = """
+SELECT coalesce(a.case_id, b.case_id) AS case_id, coalesce(a.clause_id, b.clause_id) AS clause_id,
+       a.outcome AS outcome_a, b.outcome AS outcome_b
+FROM (SELECT case_id, clause_id, outcome FROM verdicts WHERE run_id = ?) a
+FULL OUTER JOIN (SELECT case_id, clause_id, outcome FROM verdicts WHERE run_id = ?) b
+  ON a.case_id = b.case_id AND a.clause_id = b.clause_id
+ORDER BY clause_id, case_id
+"""
+
+_HASHES_SQL = """
+SELECT a.case_id FROM cases a JOIN cases b ON a.case_id = b.case_id
+WHERE a.run_id = ? AND b.run_id = ? AND a.case_hash <> b.case_hash ORDER BY a.case_id
+"""
+
+_RUN_FIELDS = ("run_id", "started_at", "status", "pact_id", "pact_version", "pact_hash", "suite_id", "suite_hash",
+               "agent", "agent_version", "panel_id", "n_cases", "n_done")
+
+
+def compare_runs(store: Any, run_a: str, run_b: str, *, resamples: int = RESAMPLES, seed: int = SEED,
+                 min_pairs: int = MIN_PAIRS) -> dict[str, Any]:
+    """The paired comparison of run B against run A, as plain data (what `compare --json` prints)."""
+    ra, rb = store.run(run_a), store.run(run_b)
+    warnings = []
+    if ra["pact_id"] != rb["pact_id"]:
+        warnings.append(f"the runs are of different pacts ({ra['pact_id']} and {rb['pact_id']}): only clause ids "
+                        "they share are compared")
+    elif ra["pact_hash"] != rb["pact_hash"]:
+        warnings.append(f"the pact changed between the runs (v{ra['pact_version']} {ra['pact_hash'][:12]} -> "
+                        f"v{rb['pact_version']} {rb['pact_hash'][:12]}): thresholds or checks may differ")
+    for r in (ra, rb):
+        if r["status"] != "completed":
+            warnings.append(f"run {r['run_id']} is {r['status']}, not completed: its pending cases are not paired")
+    changed = [r["case_id"] for r in store.query(_HASHES_SQL, [run_a, run_b])]
+    if changed:
+        warnings.append(f"{len(changed)} paired case(s) changed content between the runs (different case hash): "
+                        + ", ".join(changed[:10]) + (" ..." if len(changed) > 10 else ""))
+    rows = store.query(_PAIRS_SQL, [run_a, run_b])
+    by_clause: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_clause.setdefault(r["clause_id"], []).append(r)
+    order = {c["clause_id"]: i for i, c in enumerate(store.clause_results(run_b) or store.clause_results(run_a))}
+    clauses = [_compare_clause(cid, by_clause[cid], resamples, seed, min_pairs)
+               for cid in sorted(by_clause, key=lambda c: (order.get(c, len(order)), c))]
+    return dict(run_a={k: ra.get(k) for k in _RUN_FIELDS}, run_b={k: rb.get(k) for k in _RUN_FIELDS},
+                changed_cases=changed, warnings=warnings, resamples=resamples, seed=seed, min_pairs=min_pairs,
+                clauses=clauses)
+
+
+def _compare_clause(clause_id: str, rows: list[dict[str, Any]], resamples: int, seed: int,
+                    min_pairs: int) -> dict[str, Any]:
+    a, b, case_ids = [], [], []
+    only_a = only_b = undecided = 0
+    for r in rows:
+        oa, ob = r["outcome_a"], r["outcome_b"]
+        if oa is None:
+            only_b += 1
+        elif ob is None:
+            only_a += 1
+        elif oa in _DECIDED and ob in _DECIDED:
+            a.append(_DECIDED[oa])
+            b.append(_DECIDED[ob])
+            case_ids.append(r["case_id"])
+        else:
+            undecided += 1
+    n = len(a)
+    regressed = [c for c, x, y in zip(case_ids, a, b) if x == 1 and y == 0]
+    improved = [c for c, x, y in zip(case_ids, a, b) if x == 0 and y == 1]
+    both_pass = sum(1 for x, y in zip(a, b) if x == y == 1)
+    both_fail = n - both_pass - len(regressed) - len(improved)
+    rate_a = sum(a) / n if n else None
+    rate_b = sum(b) / n if n else None
+    diff = (rate_b - rate_a) if n else None
+    ci = bootstrap_diff_ci(a, b, resamples=resamples, seed=seed) if n else (None, None)
+    p = mcnemar_exact(both_pass, len(regressed), len(improved), both_fail) if n else None
+    code, sentence = conclusion(n, diff, ci, p if p is not None else 1.0, min_pairs=min_pairs)
+    return dict(clause_id=clause_id, n_pairs=n, rate_a=rate_a, rate_b=rate_b, diff=diff, ci_low=ci[0],
+                ci_high=ci[1], mcnemar_p=p, both_pass=both_pass, both_fail=both_fail,
+                n_regressed=len(regressed), n_improved=len(improved), regressed=regressed, improved=improved,
+                undecided=undecided, only_in_a=only_a, only_in_b=only_b, conclusion=code, summary=sentence)
+
+
+# ---------------------------------------------------------------- the command
+
+
+def _run_line(label: str, r: dict[str, Any]) -> str:
+    version = f" {r['agent_version']}" if r.get("agent_version") else ""
+    return (f"{label}: run {r['run_id']}  {r['agent']}{version}  pact {r['pact_id']} v{r['pact_version']}  "
+            f"{r['started_at']:%Y-%m-%d %H:%M}  [{r['status']}]")
+
+
+def format_comparison(c: dict[str, Any]) -> str:
+    from harness.commands import format_table
+
+    def pct(v: Any) -> str:
+        return "-" if v is None else f"{v:.0%}"
+
+    def pp(v: Any) -> str:
+        return "-" if v is None else f"{v * 100:+.0f} pp"
+
+    lines = [_run_line("A", c["run_a"]), _run_line("B", c["run_b"]), ""]
+    rows = [[k["clause_id"], k["n_pairs"], pct(k["rate_a"]), pct(k["rate_b"]), pp(k["diff"]),
+             "-" if k["ci_low"] is None else f"{k['ci_low'] * 100:+.0f} to {k['ci_high'] * 100:+.0f} pp",
+             "-" if k["mcnemar_p"] is None else f"{k['mcnemar_p']:.3g}", k["n_regressed"], k["n_improved"],
+             k["conclusion"]] for k in c["clauses"]]
+    lines.append(format_table(["clause", "pairs", "A", "B", "B-A", "95% CI (bootstrap)", "McNemar p", "regressed",
+                               "improved", "conclusion"], rows) if rows else "no clause verdicts to compare")
+    for k in c["clauses"]:
+        lines += ["", f"{k['clause_id']}: {k['summary']}"]
+        if k["regressed"]:
+            lines.append(f"  regressed (pass in A, fail in B): {', '.join(k['regressed'])}")
+        if k["improved"]:
+            lines.append(f"  improved (fail in A, pass in B): {', '.join(k['improved'])}")
+        left = [f"{k['undecided']} undecided in a run" if k["undecided"] else "",
+                f"{k['only_in_a']} only in A" if k["only_in_a"] else "",
+                f"{k['only_in_b']} only in B" if k["only_in_b"] else ""]
+        if any(left):
+            lines.append("  not paired: " + ", ".join(x for x in left if x))
+    lines += ["", f"(paired bootstrap: {c['resamples']} resamples, seed {c['seed']}; "
+                  "pass = 1, fail and error = 0)"]
+    return "\n".join(lines)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from harness.cli import db_path, emit_json
+    from harness.store import Store
+
+    with Store(db_path(args), read_only=True) as store:
+        run_a, run_b = resolve_runs(store, args.run_a, args.run_b, args.pact, args.agent, args.versions)
+        result = compare_runs(store, run_a, run_b, resamples=args.resamples, seed=args.seed)
+    for w in result["warnings"]:
+        print(f"warning: {w}", file=sys.stderr)
+    if args.json:
+        emit_json(result)
+    else:
+        print(format_comparison(result))
+    return 0

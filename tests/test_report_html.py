@@ -1,0 +1,232 @@
+"""The HTML report in a real headless browser (Debian's chromium driven by Playwright): the figures it shows
+are the store's, its filters work, untrusted text is shown and never run, and it fetches nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import evidence_store as ev
+from harness.jury_views import disagreements
+from harness.store import Store
+
+pytestmark = pytest.mark.timeout(180)
+
+ROOT = Path(__file__).resolve().parents[1]
+SCREENSHOT_COPY = Path("/tmp/pactjury-report.png")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+
+
+def _chromium() -> str:
+    """Debian's chromium; installed by .ci/ensure-chromium (which `make test` runs) when we are root."""
+    found = shutil.which("chromium")
+    if found:
+        return found
+    done = subprocess.run([str(ROOT / ".ci" / "ensure-chromium")], capture_output=True, text=True)
+    found = shutil.which("chromium")
+    if found:
+        return found
+    if os.geteuid() == 0:  # CI runs as root: a missing browser there is a failure, never a silent skip
+        pytest.fail("chromium is missing and .ci/ensure-chromium could not install it:\n" + done.stderr[-3000:])
+    pytest.skip("chromium is not installed and cannot be installed without root "
+                "(run .ci/ensure-chromium as root, or apt-get install chromium)")
+
+
+@pytest.fixture(scope="module")
+def browser(evs):
+    # evs first: the runs that fill the store call asyncio.run, which cannot run inside Playwright's loop
+    executable = _chromium()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("playwright is missing: it is in the dev extra (pip install -e '.[dev]')")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def evs(tmp_path_factory):
+    return ev.build(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture()
+def store(evs):
+    with Store(evs.db, read_only=True) as s:
+        yield s
+
+
+@pytest.fixture()
+def report(evs):
+    """The report `pactjury run` wrote beside the database at the end of the v2 run."""
+    path = evs.db.parent / f"{evs.v2}.html"
+    assert path.is_file()
+    return path
+
+
+@pytest.fixture()
+def page(browser):
+    context = browser.new_context(viewport={"width": 1320, "height": 900})
+    pg = context.new_page()
+    pg.requests_seen = []
+    pg.console_errors = []
+    pg.on("request", lambda r: pg.requests_seen.append(r.url))
+    pg.on("console", lambda m: pg.console_errors.append(m.text) if m.type == "error" else None)
+    pg.on("pageerror", lambda e: pg.console_errors.append(str(e)))
+    yield pg
+    context.close()
+
+
+def _text(locator) -> str:
+    return " ".join((locator.text_content() or "").split())
+
+
+def test_sections_show_the_stored_figures(page, report, store, evs, tmp_path):
+    page.goto(report.as_uri())
+    assert _text(page.locator("#run-id")) == evs.v2
+    # per-clause results against thresholds
+    clauses = store.clause_results(evs.v2)
+    assert page.locator("#clauses tbody tr").count() == len(clauses) == 4
+    for c in clauses:
+        row = page.locator(f'#clauses tr[data-clause="{c["clause_id"]}"]')
+        assert _text(row.locator("td.rate")) == f"{c['rate'] * 100:.1f}%"
+        assert _text(row.locator("td.ci")) == f"{c['ci_low'] * 100:.0f}%–{c['ci_high'] * 100:.0f}%"
+        assert _text(row.locator("td.threshold")) == f"{c['threshold'] * 100:.0f}%"
+        assert _text(row.locator("td.passed")) == str(c["passed"])
+        assert _text(row.locator(".status")) == c["status"]
+        assert row.locator("svg.ci-bar").count() == 1
+    # the decision and its reasons
+    decision = store.decision(evs.v2)
+    assert _text(page.locator("#decision-action")) == decision["decision"]
+    assert page.locator("#decision-reasons li").all_text_contents() == decision["reasons"]
+    # agreement statistics, and each judge's reliability, calls, tokens and cost
+    stats = store.query("SELECT fleiss_kappa, percent_agreement, stats FROM panel_stats WHERE run_id = ?", [evs.v2])[0]
+    assert _text(page.locator('[data-stat="fleiss_kappa"] .v')) == f"{stats['fleiss_kappa']:.2f}"
+    assert _text(page.locator('[data-stat="percent_agreement"] .v')) == f"{stats['percent_agreement'] * 100:.0f}%"
+    spent = {r["judge"]: r for r in store.query(
+        "SELECT judge, count(*) FILTER (WHERE NOT cached) AS calls, count(*) FILTER (WHERE cached) AS cached, "
+        "sum(tokens_in) FILTER (WHERE NOT cached) AS tokens_in, "
+        "sum(tokens_out) FILTER (WHERE NOT cached) AS tokens_out,"
+        " sum(cost_usd) FILTER (WHERE NOT cached) AS cost FROM votes WHERE run_id = ? GROUP BY judge", [evs.v2])}
+    judge_stats = {r["judge"]: r for r in store.query("SELECT * FROM judge_stats WHERE run_id = ?", [evs.v2])}
+    assert page.locator("#judges tbody tr").count() == 3
+    for judge, s in spent.items():
+        row = page.locator(f'#judges tr[data-judge="{judge}"]')
+        assert int(_text(row.locator(".calls"))) == s["calls"] == 8
+        assert int(_text(row.locator(".cached"))) == s["cached"] == 16
+        assert int(_text(row.locator(".tokens-in")).replace(",", "")) == s["tokens_in"] == 800
+        assert int(_text(row.locator(".tokens-out")).replace(",", "")) == s["tokens_out"] == 160
+        assert _text(row.locator(".pass-rate")) == f"{judge_stats[judge]['pass_rate'] * 100:.0f}%"
+        cost = _text(row.locator(".cost"))
+        assert cost == (f"${s['cost']:.4f}" if s["cost"] is not None else "unknown 8 unpriced calls")
+    # the pairwise Cohen's kappa heatmap
+    kappa = json.loads(stats["stats"])["cohen_kappa"]
+    cells = page.locator("#kappa .hm-cell")
+    assert cells.count() == 9
+    for i in range(9):
+        a, b, value = (cells.nth(i).get_attribute(x) for x in ("data-a", "data-b", "data-kappa"))
+        expected = 1.0 if a == b else kappa[a][b]
+        assert float(value) == pytest.approx(expected, abs=1e-4)
+    # the trend across the earlier runs of the same pact and agent
+    trend = page.locator('.trend[data-clause="label-right"]')
+    assert trend.get_attribute("data-runs") == "3"
+    rates = [float(x) for x in trend.locator("circle.pt").evaluate_all("els => els.map(e => e.dataset.rate)")]
+    assert rates == pytest.approx([11 / 12, 11 / 12, 10 / 12], abs=1e-4)
+    assert trend.locator("circle.pt.current").get_attribute("data-run") == evs.v2
+    tone = page.locator('.trend[data-clause="tone"]')
+    assert tone.get_attribute("data-runs") == "3" and tone.locator("circle.pt").count() == 2  # pending: no rate
+    # the disagreements, most divided first
+    expected = disagreements(store, evs.v2, limit=None)
+    articles = page.locator("article.dis")
+    assert articles.count() == len(expected) == 14
+    order = articles.evaluate_all("els => els.map(e => e.dataset.case + '/' + e.dataset.clause)")
+    assert order == [f"{d['case_id']}/{d['clause_id']}" for d in expected]
+    first = articles.first
+    assert first.locator(".vote").count() == 3 and first.locator(".checks li").count() == 2
+    assert _text(first.locator(".split")) == expected[0]["split"]
+
+    shot = tmp_path / "report.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+    try:
+        shutil.copyfile(shot, SCREENSHOT_COPY)
+    except OSError:
+        pass  # the copy is a convenience for looking at the page
+
+
+def _expected_rows(clause: str = "", judge: str = "") -> int:
+    """How many disagreement rows the filters should leave, from the scripted judges' votes."""
+    from test_trends_compare import expected_votes, majority
+
+    count = 0
+    for n in range(ev.N_CASES):
+        for c in ("tone", "helpful"):
+            votes = expected_votes(n, c)
+            if len(set(votes.values())) < 2 or (clause and c != clause):
+                continue
+            verdict = majority(votes)
+            if judge and votes[judge] == verdict:
+                continue
+            count += 1
+    return count
+
+
+def test_filters_by_clause_and_judge(page, report):
+    page.goto(report.as_uri())
+    visible = page.locator("article.dis:visible")
+    assert visible.count() == _expected_rows() == 14
+    for clause, judge in (("tone", ""), ("helpful", ""), ("", "ev-c"), ("tone", "ev-c"), ("helpful", "ev-b"),
+                          ("helpful", "ev-a"), ("helpful", "ev-c")):
+        page.select_option("#f-clause", clause)
+        page.select_option("#f-judge", judge)
+        want = _expected_rows(clause, judge)
+        assert visible.count() == want > 0, (clause, judge)
+        assert _text(page.locator("#dis-count")) == str(want)
+        assert all(v == clause for v in visible.evaluate_all("els => els.map(e => e.dataset.clause)") if clause)
+        assert page.locator("#dis-empty").is_hidden()
+    page.select_option("#f-clause", "tone")
+    page.select_option("#f-judge", "ev-b")  # ev-b never dissents on tone
+    assert visible.count() == 0 and page.locator("#dis-empty").is_visible()
+    page.click("#f-reset")
+    assert visible.count() == 14 and _text(page.locator("#dis-count")) == "14"
+    # a clause name in the results table filters the disagreements to it
+    page.click('#clauses a[data-filter-clause="tone"]')
+    assert visible.count() == _expected_rows("tone") == 6
+    assert page.locator("#f-clause").input_value() == "tone"
+    assert page.console_errors == []
+
+
+def test_untrusted_text_is_shown_and_never_run(page, report):
+    page.goto(report.as_uri())
+    page.wait_for_timeout(300)  # let an onerror handler fire, if one had been created
+    assert page.evaluate("window.__pwned") is None
+    card = page.locator('article.dis[data-case="case-000"][data-clause="tone"]')
+    assert ev.PAYLOAD_OUTPUT in card.locator("pre.output").text_content()
+    assert ev.PAYLOAD_INPUT in card.locator("pre.input").text_content()
+    assert ev.PAYLOAD_RATIONALE in card.locator('.vote[data-judge="ev-c"] .why').text_content()
+    assert page.locator("#dis-list img, #dis-list script, #dis-list pre *, #dis-list .why *").count() == 0
+    assert page.evaluate("document.scripts.length") == 1  # the report's own filter script
+    # the payloads are live: unescaped (in a blank page, without the report's CSP), the same text does run
+    page.goto("about:blank")
+    page.set_content(f"<div>{ev.PAYLOAD_INPUT}{ev.PAYLOAD_OUTPUT}</div>")
+    page.wait_for_function("window.__pwned !== undefined", timeout=5000)
+
+
+def test_report_is_self_contained(page, report):
+    html = report.read_text(encoding="utf-8")
+    assert re.search(r"https?://", html) is None
+    assert re.search(r"<(link|iframe|object|embed)\b|<script[^>]+src=|@import|url\(", html) is None
+    assert "default-src 'none'" in html  # and the CSP allows only the report's own script, by hash
+    page.goto(report.as_uri())
+    page.select_option("#f-clause", "helpful")
+    page.click("#f-reset")
+    assert page.requests_seen == [report.as_uri()]
+    assert page.console_errors == []
