@@ -114,7 +114,7 @@ def main() -> None:
     if unknown := set(modes) - set(MODES):
         ap.error(f"unknown modes: {', '.join(sorted(unknown))}")
 
-    local_model.load()
+    threads = local_model.load().n_threads
     local_model.generate([{"role": "user", "content": "hi"}], temperature=0.0, max_tokens=2)  # warm the threads
     calls = judge_calls(args.n)
     done: dict[str, list[tuple[str, Any, float]]] = {mode: [] for mode in modes}
@@ -128,10 +128,11 @@ def main() -> None:
               for a, b in (("constrained", "free"), ("logprob", "constrained"), ("logprob", "free"))
               if a in rows and b in rows}
     if args.json:
-        print(json.dumps(dict(load_s=local_model.LOAD_SECONDS, cores=os.cpu_count(), rows=rows, ratios=ratios),
-                         indent=2))
+        print(json.dumps(dict(load_s=local_model.LOAD_SECONDS, cores=os.cpu_count(), threads=threads, rows=rows,
+                              ratios=ratios), indent=2))
         return
-    print(f"local/gemma-3-270m on {os.cpu_count()} cores; load {local_model.LOAD_SECONDS:.2f} s; "
+    print(f"local/gemma-3-270m on {os.cpu_count()} cores ({threads} model threads); "
+          f"load {local_model.LOAD_SECONDS:.2f} s; "
           f"{args.n} judge prompts per mode, greedy, max_tokens {args.max_tokens}\n")
     head = ["mode", "votes/s", "s/vote", "prompt tok/s", "gen tok/s", "tok in", "tok out", "parsed", "correct",
             "said pass"]

@@ -154,9 +154,14 @@ def compare_runs(store: Any, run_a: str, run_b: str, *, resamples: int = RESAMPL
     order = {c["clause_id"]: i for i, c in enumerate(store.clause_results(run_b) or store.clause_results(run_a))}
     clauses = [_compare_clause(cid, by_clause[cid], resamples, seed, min_pairs)
                for cid in sorted(by_clause, key=lambda c: (order.get(c, len(order)), c))]
+    from harness.robustness import compare_robustness
+
+    # attacks tied to clauses: how each version's pass rate under each mutator moved (empty without attacks)
+    robust = [r for r in compare_robustness(store, run_a, run_b)
+              if r.get("base_attack_pass_rate") is not None or r.get("other_attack_pass_rate") is not None]
     return dict(run_a={k: ra.get(k) for k in _RUN_FIELDS}, run_b={k: rb.get(k) for k in _RUN_FIELDS},
                 changed_cases=changed, warnings=warnings, resamples=resamples, seed=seed, min_pairs=min_pairs,
-                clauses=clauses)
+                clauses=clauses, robustness=robust)
 
 
 def _compare_clause(clause_id: str, rows: list[dict[str, Any]], resamples: int, seed: int,
@@ -228,6 +233,10 @@ def format_comparison(c: dict[str, Any]) -> str:
                 f"{k['only_in_b']} only in B" if k["only_in_b"] else ""]
         if any(left):
             lines.append("  not paired: " + ", ".join(x for x in left if x))
+    if c.get("robustness"):
+        from harness.robustness import format_compare
+
+        lines += ["", format_compare(c["robustness"], c["run_a"]["run_id"], c["run_b"]["run_id"])]
     lines += ["", f"(paired bootstrap: {c['resamples']} resamples, seed {c['seed']}; "
                   "pass = 1, fail and error = 0)"]
     return "\n".join(lines)

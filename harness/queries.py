@@ -299,9 +299,36 @@ def cmd_trends(args: argparse.Namespace) -> int:
                    judge=args.judge)
     with Store(db_path(args), read_only=True) as store:
         frames = trends(store, views, **filters)
+        robust = robustness_trend(store, pact=args.pact, agent=args.agent, clause=args.clause)
     if args.json:
-        emit_json({name: records(frame.tail(args.limit) if args.limit and name != "age" else frame)
-                   for name, frame in frames.items()})
+        out = {name: records(frame.tail(args.limit) if args.limit and name != "age" else frame)
+               for name, frame in frames.items()}
+        emit_json({**out, "robustness": robust})
         return 0
     print("\n\n".join(format_trend(name, frames[name], args.limit or 30) for name in views))
+    if robust:
+        from harness.commands import format_table
+
+        print("\n\nrobustness: pass rate under attack vs on the same cases unattacked, per run, clause and mutator")
+        print(format_table(["run", "agent", "clause", "mutator", "attacks", "attack pass", "original pass", "delta"],
+                           [[r["run_id"], r["agent"], r["clause_id"], r["mutator"], r["n_attacks"],
+                             _pct(r["attack_pass_rate"]), _pct(r["original_pass_rate"]), _pp(r["delta"])]
+                            for r in robust]))
     return 0
+
+
+def robustness_trend(store: Any, pact: str | None = None, agent: str | None = None, clause: str | None = None,
+                     runs: int = 10) -> list[dict[str, Any]]:
+    """Robustness rows of the latest runs that had attacks (mutated cases), oldest first."""
+    from harness.robustness import robustness
+
+    found = store.query(
+        "SELECT r.run_id, r.agent, r.agent_version, r.started_at FROM runs r WHERE (? IS NULL OR r.pact_id = ?) "
+        "AND (? IS NULL OR r.agent = ?) AND EXISTS (SELECT 1 FROM cases c WHERE c.run_id = r.run_id "
+        "AND c.mutated_from IS NOT NULL) ORDER BY r.started_at DESC LIMIT ?", [pact, pact, agent, agent, runs])
+    out = []
+    for run in reversed(found):
+        for row in robustness(store, run["run_id"]):
+            if (clause is None or row["clause_id"] == clause) and row["n_attacks"]:
+                out.append({**run, **row})
+    return out

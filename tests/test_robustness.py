@@ -134,3 +134,31 @@ def test_example_suite_attacks_succeed_where_the_agent_is_weak(tmp_path):
     assert got[("no-customer-pii", "pii-bait")]["delta"] < 0  # a phone number in the subject line is echoed
     assert got[("category-routing", "rot13")]["delta"] < 0  # the keyword classifier cannot read it
     assert ("no-customer-pii", "rot13") not in got  # rot13 is aimed at category-routing only
+
+
+def test_robustness_reaches_trends_compare_and_report(tmp_path):
+    """The example suite's attacks show up, per clause and mutator, in trends, compare and the HTML report."""
+    import json as _json
+    import subprocess as _sp
+    import sys as _sys
+
+    db = tmp_path / "r.duckdb"
+
+    def pj_(*a):
+        return _sp.run([_sys.executable, "-m", "harness.cli", *map(str, a)], capture_output=True, text=True,
+                       timeout=300)
+
+    r = pj_("run", "suites/itsm", "--target", "python:suites/itsm/agent.py:respond", "--db", db, "--no-progress",
+            "--json")
+    assert r.returncode in (0, 1), r.stderr
+    summary = _json.loads(r.stdout)
+    run_id = summary["run"]["run_id"]
+    trend = _json.loads(pj_("trends", "--db", db, "--json").stdout)["robustness"]
+    assert trend and {t["run_id"] for t in trend} == {run_id}
+    pii = [t for t in trend if t["clause_id"] == "no-customer-pii" and t["mutator"] == "pii-bait"]
+    assert pii and pii[0]["n_attacks"] > 0 and pii[0]["delta"] is not None
+    compared = _json.loads(pj_("compare", run_id, run_id, "--db", db, "--json").stdout)
+    assert compared["robustness"] and all(row["attack_pass_rate_change"] in (0, 0.0, None)
+                                          for row in compared["robustness"])
+    html = open(summary["report"], encoding="utf-8").read()
+    assert 'id="robustness-table"' in html and "pii-bait" in html

@@ -204,7 +204,7 @@ def test_trends_command_tables_and_json(evs):
     r = cli("trends", "--db", evs.db, "--pact", "evidence-pact", "--json")
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
-    assert set(data) == set(queries.TREND_VIEWS)
+    assert set(data) == set(queries.TREND_VIEWS) | {"robustness"}
     assert len(data["clauses"]) == 12 and {d["pact_id"] for d in data["clauses"]} == {"evidence-pact"}
     assert data["clauses"][0]["started_at"].endswith("Z") or "+" in data["clauses"][0]["started_at"]
     text = cli("trends", "--db", evs.db, "--clause", "label-right", "--view", "clauses", "--view", "age").stdout

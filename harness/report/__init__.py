@@ -128,13 +128,16 @@ def build_context(store: Any, run_id: str, trend_runs: int = TREND_RUNS) -> dict
                          tokens_in=sum(c["tokens_in"] or 0 for c in panel["costs"]),
                          tokens_out=sum(c["tokens_out"] or 0 for c in panel["costs"]))
 
+    from harness.robustness import robustness
+
+    robust = [r for r in robustness(store, run_id) if r["n_attacks"]]
     trends = _trends(store, run, trend_runs, [c["clause_id"] for c in clauses], svg)
     items = _disagreements(store, run_id, disagreements)
     dis_clauses = sorted({d["clause_id"] for d in items})
     dis_judges = sorted({v["judge"] for d in items for v in d["votes"]})
     return dict(run=run, clauses=clauses, status_counts=status_counts, decision=decision, revision=revision,
                 totals=store.run_totals(run_id), panel=panel, judges=judges, heatmap=heatmap, jury_cost=jury_cost,
-                trends=trends, disagreements=items, dis_clauses=dis_clauses, dis_judges=dis_judges,
+                trends=trends, robustness=robust, disagreements=items, dis_clauses=dis_clauses, dis_judges=dis_judges,
                 trend_limit=trend_runs, generated_at=datetime.now(timezone.utc), version=__version__)
 
 
