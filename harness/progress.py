@@ -40,7 +40,9 @@ class Progress:
             return
         if self._bar is not None:
             errs = f"[red]{self.errors} target errors" if self.errors else ""
-            self._bar.update(self._task, completed=self.done, rate=f"{self.rate():.1f}/s", errs=errs)
+            rate = self.rate()
+            shown = f"{rate:.1f}/s" if rate >= 1 else f"{60 * rate:.1f}/min"
+            self._bar.update(self._task, completed=self.done, rate=shown, errs=errs)
             return
         now = time.monotonic()
         if now - self._last_line >= 5.0 or self.done == self.total:
@@ -58,7 +60,8 @@ class Progress:
         eta = f"{left / rate:.0f}s" if rate > 0 else "?"
         pct = 100.0 * self.done / self.total if self.total else 100.0
         errs = f", {self.errors} target errors" if self.errors else ""
-        return f"progress: {self.done}/{self.total} cases ({pct:.0f}%), {rate:.1f} cases/s, ETA {eta}{errs}"
+        speed = f"{rate:.1f} cases/s" if rate >= 1 else f"{60 * rate:.1f} cases/min"  # slow local models too
+        return f"progress: {self.done}/{self.total} cases ({pct:.0f}%), {speed}, ETA {eta}{errs}"
 
     def __exit__(self, *exc: Any) -> None:
         if self._bar is not None:
