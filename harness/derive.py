@@ -509,12 +509,9 @@ def cmd_derive(args: argparse.Namespace) -> int:
 
 
 def _attacker_key(args: argparse.Namespace) -> str | None:
-    if args.attacker_api_key_env:
-        key = os.environ.get(args.attacker_api_key_env)
-        if not key:
-            raise ConfigError(f"--attacker-api-key-env: environment variable {args.attacker_api_key_env} is not set")
-        return key
-    return "no-key" if args.attacker_base_url else None
+    from harness.target import api_key_from_env
+
+    return api_key_from_env(args.attacker_api_key_env, args.attacker_base_url, "--attacker-api-key-env")
 
 
 def _shown_args(args: argparse.Namespace) -> list[str]:

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import hashlib
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable
@@ -136,17 +135,10 @@ class Jury:
                               "bias.same_family is exclude; add a judge from another family")
         self.judges = tuple(judges)
         self.options = aggregate_options(self.panel, self.judges)
-        for j in self.judges:
-            self._keys[j.name] = self._api_key(j)
+        from harness.target import api_key_from_env
 
-    @staticmethod
-    def _api_key(judge: JudgeSpec) -> str | None:
-        if judge.api_key_env:
-            key = os.environ.get(judge.api_key_env)
-            if not key:
-                raise ConfigError(f"judge {judge.name}: environment variable {judge.api_key_env} is not set")
-            return key
-        return "no-key" if judge.api_base else None
+        for j in self.judges:
+            self._keys[j.name] = api_key_from_env(j.api_key_env, j.api_base, f"judge {j.name}")
 
     async def ballot(self, case: Case, clause: Clause, transcript: Transcript) -> Ballot:
         from harness.judge import prepare

@@ -154,17 +154,7 @@ class ModelTarget:
         self.model = model
         self.options = options
         self.spec = model + (f" @ {redact_url(options.base_url)}" if options.base_url else "")
-        self.api_key = self._api_key(options)
-
-    @staticmethod
-    def _api_key(options: TargetOptions) -> str | None:
-        if options.api_key_env:
-            key = os.environ.get(options.api_key_env)
-            if not key:
-                raise ConfigError(f"--target-api-key-env: environment variable {options.api_key_env} is not set")
-            return key
-        # Self-hosted OpenAI-compatible servers usually need no key, but the client insists on one.
-        return "no-key" if options.base_url else None
+        self.api_key = api_key_from_env(options.api_key_env, options.base_url, "--target-api-key-env")
 
     async def run(self, case: Case, run_id: str) -> Transcript:
         from harness.llm import LLMRequest, complete
@@ -189,6 +179,17 @@ def _ms(start: float) -> float:
 
 def _error(run_id: str, case_id: str, start: float, message: str) -> Transcript:
     return Transcript(run_id=run_id, case_id=case_id, latency_ms=_ms(start), error=message)
+
+
+def api_key_from_env(variable: str | None, api_base: str | None, who: str) -> str | None:
+    """The key held by the named environment variable (keys are never written in files or on command lines)."""
+    if variable:
+        key = os.environ.get(variable)
+        if not key:
+            raise ConfigError(f"{who}: environment variable {variable} is not set")
+        return key
+    # Self-hosted OpenAI-compatible servers usually need no key, but the client insists on one.
+    return "no-key" if api_base else None
 
 
 def make_target(spec: str, options: TargetOptions | None = None) -> Target:
