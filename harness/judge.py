@@ -220,6 +220,8 @@ def prepare(judge: JudgeSpec, panel: PanelSpec, case: Case, clause: Clause, tran
             rubrics: RubricLibrary, *, context_seed: int | None) -> JudgeCall:
     """Render the judge's rubric for one (case, clause) with a fresh boundary. Raises ConfigError for a rubric bug."""
     variables, lookalike = _variables(panel, case, clause, transcript, context_seed=context_seed)
+    if not judge.show_system:
+        variables["system"] = None
     boundary, user, collided = _render_fresh(rubrics, judge.rubric, variables)
     stable = rubrics.render(judge.rubric, **variables, boundary=HASH_BOUNDARY, data=_fencer(HASH_BOUNDARY, check=False))
     prompt_hash = _sha256(_messages(HASH_BOUNDARY, stable))

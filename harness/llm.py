@@ -103,7 +103,8 @@ def _register_local(litellm: Any) -> None:
         model_response.model = f"local/{model}"
         model_response.usage = litellm.Usage(prompt_tokens=result.prompt_tokens,
                                              completion_tokens=result.completion_tokens,
-                                             total_tokens=result.prompt_tokens + result.completion_tokens)
+                                             total_tokens=result.prompt_tokens + result.completion_tokens,
+                                             prompt_tokens_details={"cached_tokens": result.cached_tokens})
         return model_response
 
     def seconds(timeout: Any) -> float | None:

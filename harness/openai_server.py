@@ -36,6 +36,7 @@ class Reply:
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    cached_tokens: int | None = None  # reported as usage.prompt_tokens_details.cached_tokens when set
     delay_s: float = 0.0
     finish_reason: str = "stop"
 
@@ -158,7 +159,7 @@ def _tool_calls(reply: Reply) -> list[dict[str, Any]]:
     return out
 
 
-def _usage(request_json: dict[str, Any], reply: Reply, tool_calls: list[dict[str, Any]]) -> dict[str, int]:
+def _usage(request_json: dict[str, Any], reply: Reply, tool_calls: list[dict[str, Any]]) -> dict[str, Any]:
     prompt = reply.prompt_tokens
     if prompt is None:
         prompt = sum(_words(_content_text(m.get("content"))) for m in request_json.get("messages") or []
@@ -167,7 +168,11 @@ def _usage(request_json: dict[str, Any], reply: Reply, tool_calls: list[dict[str
     if completion is None:
         completion = _words(reply.text) + sum(
             _words(tc["function"]["name"] + " " + tc["function"]["arguments"]) for tc in tool_calls)
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+    usage: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion,
+                             "total_tokens": prompt + completion}
+    if reply.cached_tokens is not None:
+        usage["prompt_tokens_details"] = {"cached_tokens": reply.cached_tokens}
+    return usage
 
 
 def _finish_reason(reply: Reply, tool_calls: list[dict[str, Any]]) -> str:

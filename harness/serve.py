@@ -40,7 +40,8 @@ class LocalResponder:
         except Exception as exc:  # the server stays up; the client gets a 500 it can retry
             return Fault(500, f"{type(exc).__name__}: {exc}")
         return Reply(text=result.text, prompt_tokens=result.prompt_tokens,
-                     completion_tokens=result.completion_tokens, finish_reason=result.finish_reason)
+                     completion_tokens=result.completion_tokens, cached_tokens=result.cached_tokens,
+                     finish_reason=result.finish_reason)
 
 
 def _loopback(host: str) -> bool:
@@ -80,12 +81,12 @@ def cmd_serve_model(args: argparse.Namespace) -> int:
     from harness import local_model
 
     try:
-        name, logprob = local_model.parse_model(args.model)
+        name, mode = local_model.parse_model(args.model)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     model = f"{local_model.PROVIDER}/{name}"
-    if logprob:
-        print(f"note: one server answers both {model} and {model}{local_model.LOGPROB_SUFFIX}; "
+    if mode != "generate":
+        print(f"note: one server answers {', '.join(local_model.PROVIDER + '/' + m for m in local_model.SERVED)}; "
               "clients pick by the model name they send", file=sys.stderr)
     if not _loopback(args.host):
         print(f"warning: listening on {args.host}, beyond this machine; the endpoint has no authentication",

@@ -298,6 +298,9 @@ class JudgeSpec(Record):
     retries: int = Field(default=3, ge=0, le=10)
     family: str | None = None  # overrides the family guessed from the model string
     structured: Literal["auto", "on", "off"] = "auto"  # ask for JSON-schema output where supported
+    # Whether the rubric sees the case's system prompt. A long one (a suite's shared instructions) dominates a
+    # small local judge's prompt and its reading time; the claim, input, output and reference notes remain.
+    show_system: bool = True
 
 
 class BiasOptions(Record):

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jsonschema
 import pytest
 
@@ -98,10 +99,77 @@ def test_logprob_verdict_is_a_calibrated_deterministic_judge_reply():
 
 def test_logprob_scoring_of_multi_token_labels_matches_the_single_pass_path():
     prompt = "Question: is water wet? Answer:"
-    single, _ = local_model.score_continuations(prompt, [" yes", " no"])
-    multi, _ = local_model.score_continuations(prompt, [" yes indeed", " no"])
+    single, _, _ = local_model.score_continuations(prompt, [" yes", " no"])
+    multi, _, _ = local_model.score_continuations(prompt, [" yes indeed", " no"])
     assert sum(multi.values()) == pytest.approx(1.0)
     assert multi[" yes indeed"] < single[" yes"]  # a longer continuation is never likelier than its prefix
+
+
+def test_a_cached_message_prefix_gives_exactly_the_cold_result_and_is_evicted_by_budget():
+    few_shot = (ROOT / "suites" / "itsm" / "local-agent.txt").read_text()
+    schema = json.loads((ROOT / "suites" / "itsm" / "reply.schema.json").read_text())
+    fmt = {"type": "json_schema", "json_schema": {"name": "reply", "schema": schema}}
+
+    def ticket(text: str) -> list[dict[str, Any]]:
+        return [{"role": "system", "content": few_shot}, {"role": "user", "content": text}]
+
+    cache = local_model.PREFIXES
+    cache.clear()
+    hits = cache.hits
+    first = [local_model.generate(ticket("Subject: printer jammed\n\nThe printer on floor 2 is jammed."),
+                                  temperature=0, max_tokens=100, response_format=fmt),
+             local_model.score_verdict(ticket("Subject: no sound\n\nMy headset makes no sound."))]
+    assert cache.hits == hits + 1 and cache.size > 0  # the second call reused the few-shot system prompt
+    warm = [local_model.generate(ticket("Subject: printer jammed\n\nThe printer on floor 2 is jammed."),
+                                 temperature=0, max_tokens=100, response_format=fmt),
+            local_model.score_verdict(ticket("Subject: no sound\n\nMy headset makes no sound."))]
+    assert cache.hits == hits + 3
+    assert first[0].cached_tokens == 0 and warm[0].cached_tokens == first[1].cached_tokens > 300  # the few-shot
+    assert warm[1].cached_tokens == warm[0].cached_tokens and warm[0].prompt_tokens == first[0].prompt_tokens
+    assert [r.text for r in warm] == [r.text for r in first]  # the same tokens, bit for bit
+    assert warm[1].label_probs == first[1].label_probs  # the same floats, not approximately
+    jsonschema.validate(json.loads(warm[0].text), schema)
+
+    budget = cache.budget
+    try:
+        cache.budget = cache.size + 1  # room for one snapshot only: a new system prompt evicts the old one
+        local_model.score_verdict([{"role": "system", "content": "Another prompt. " * 40},
+                                   {"role": "user", "content": "hi"}])
+        misses = cache.misses
+        local_model.score_verdict(ticket("Subject: no sound\n\nMy headset makes no sound."))
+        assert cache.misses == misses + 1 and cache.size <= cache.budget
+    finally:
+        cache.budget = budget
+
+
+def test_flat_schemas_take_the_field_writer_and_others_the_grammar():
+    from harness.local_fields import flat_fields
+
+    schema = json.loads((ROOT / "suites" / "itsm" / "reply.schema.json").read_text())
+    fields = flat_fields(schema)
+    assert [f.name for f in fields] == list(schema["properties"])
+    assert fields[3].options == (True, False) and fields[4].max_length == 220 and not fields[4].options
+    assert flat_fields(VOTE_SCHEMA("ordinal")) is not None  # integer enums are choices too
+    assert flat_fields({"type": "object", "properties": {"n": {"type": "integer"}}}) is None
+    assert flat_fields({"type": "object", "properties": {"s": {"type": "string", "pattern": "x"}}}) is None
+    assert flat_fields({"type": "array", "items": {"type": "string"}}) is None
+
+
+def test_calibrated_classifier_writes_schema_valid_json_repeatably():
+    few_shot = (ROOT / "suites" / "itsm" / "local-agent.txt").read_text()
+    schema = json.loads((ROOT / "suites" / "itsm" / "reply.schema.json").read_text())
+    fmt = {"type": "json_schema", "json_schema": {"name": "reply", "schema": schema}}
+    messages = [{"role": "system", "content": few_shot},
+                {"role": "user", "content": "Subject: VPN down\n\nThe VPN has been down for the whole Oslo office."}]
+    runs = [ask(messages, model=MODEL + ":calibrated", temperature=0.0, max_tokens=120, response_format=fmt)
+            for _ in range(2)]
+    assert runs[0].ok, runs[0].error
+    reply = json.loads(runs[0].text)
+    jsonschema.validate(reply, schema)
+    assert list(reply) == list(schema["properties"]) and len(reply["reply"]) <= 220
+    assert runs[1].text == runs[0].text and runs[0].tokens_out > 10
+    tiny = ask(messages, model=MODEL, temperature=1.0, seed=5, max_tokens=12, response_format=fmt)
+    assert tiny.ok and jsonschema.validate(json.loads(tiny.text), schema) is None  # the budget cuts the reply short
 
 
 def test_bad_requests_fail_as_client_errors_and_a_timeout_as_a_timeout():
@@ -192,6 +260,9 @@ def test_serve_model_answers_litellm_over_http_and_stops_cleanly_on_sigint():
         assert resp.tokens_in and resp.tokens_in > 10 and resp.tokens_out and resp.tokens_out > 0
         scored = ask(messages, model="openai/gemma-3-270m:logprob", api_base=match[1], api_key="none")
         assert scored.ok and json.loads(scored.text)["verdict"] in ("pass", "fail")
+        raw = httpx.post(match[1] + "/chat/completions", timeout=120, json={
+            "model": "gemma-3-270m", "messages": messages, "max_tokens": 4, "temperature": 0}).json()
+        assert raw["usage"]["prompt_tokens_details"]["cached_tokens"] > 5  # the system message was read once
     finally:
         proc.send_signal(signal.SIGINT)
         try:
