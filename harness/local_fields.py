@@ -12,6 +12,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .local_prompt import _Grammar, _last_logprobs, _logits, _pick
+
 _SCALARS = (str, int, float, bool)
 _STRING_CHAR = r'char ::= [^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4})'
 
@@ -169,3 +171,52 @@ class Writer:
 def string_grammar(cap: int) -> str:
     """GBNF for a JSON string's body (at most `cap` characters) and its closing quote."""
     return f'root ::= char{{0,{max(0, cap)}}} "\\""\n{_STRING_CHAR}\n'
+
+
+def _closes(body: str) -> bool:
+    try:
+        json.loads('"' + body)
+        return True
+    except ValueError:
+        return False
+
+
+def make_writer(llm: Any, temperature: float, rng: np.random.Generator, deadline: float,
+            cancel: threading.Event | None) -> Writer:
+    from llama_cpp import llama_cpp as lib
+
+    def string_tokens(cap: int) -> tuple[list[int], str, bool]:
+        grammar = _Grammar(llm, string_grammar(cap))
+        out: list[int] = []
+        try:
+            while len(out) <= cap:
+                if time.monotonic() > deadline or (cancel is not None and cancel.is_set()):
+                    break
+                logits = _logits(llm)
+                token = _pick(logits, temperature, rng)
+                if not grammar.allows(token):
+                    token = _pick(grammar.mask(logits), temperature, rng)
+                lib.llama_sampler_accept(grammar.ptr, token)
+                out.append(token)
+                llm.eval([token])
+                body = llm.detokenize(out).decode("utf-8", errors="ignore")
+                if body.endswith('"') and _closes(body):  # the grammar allows a bare quote only at the end
+                    return out, body[:-1], True
+        finally:
+            lib.llama_sampler_free(grammar.ptr)
+        body = llm.detokenize(out).decode("utf-8", errors="ignore")
+        while body:  # cut short: drop a half-written escape so the string still parses
+            try:
+                json.loads('"' + body + '"')
+                break
+            except ValueError:
+                body = body[:-1]
+        return out, body, False
+
+    def rewind(n: int) -> None:
+        llm.n_tokens = n  # the next eval drops the KV cache beyond it
+
+    return Writer(feed=lambda toks: llm.eval(toks) if toks else None, logprobs=lambda: _last_logprobs(llm),
+                  rewind=rewind, position=lambda: llm.n_tokens,
+                  tokenize=lambda text: llm.tokenize(text.encode("utf-8"), add_bos=False, special=False),
+                  string_tokens=string_tokens, temperature=temperature, rng=rng, deadline=deadline, cancel=cancel)

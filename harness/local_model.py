@@ -17,8 +17,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .local_cache import PrefixCache
-from .local_fields import Field, Writer, flat_fields, string_grammar
-from .local_prompt import TURN_STOPS, _Grammar, _schema_of, grammar_for, render_segments, tokenize_segments
+from .local_fields import Field, flat_fields, make_writer
+from .local_prompt import (TURN_STOPS, _Grammar, _last_logprobs, _logits, _pick, _schema_of, grammar_for,
+                           render_segments, tokenize_segments)
 
 # Gemma 3 270M, the pretrained base model, Q4_K_M; how messages become its prompt is in local_prompt.py.
 MODEL, PROVIDER = "gemma-3-270m", "local"
@@ -142,22 +143,6 @@ def _construct(path: str, n_ctx: int, threads: int) -> Any:
 # ---------------------------------------------------------------- generation
 
 
-def _logits(llm: Any) -> np.ndarray:
-    """The last position's logits (a view into llama.cpp's buffer, valid until the next decode)."""
-    from llama_cpp import llama_cpp as lib
-
-    return np.ctypeslib.as_array(lib.llama_get_logits_ith(llm.ctx, -1), shape=(llm.n_vocab(),))
-
-
-def _pick(logits: np.ndarray, temperature: float, rng: np.random.Generator) -> int:
-    """Greedy at temperature 0, else a draw from softmax(logits / T) (masked logits are -inf: never drawn)."""
-    if temperature <= 0:
-        return int(np.argmax(logits))
-    z = logits.astype(np.float64) / temperature
-    cum = np.cumsum(np.exp(z - z.max()))
-    return min(int(np.searchsorted(cum, rng.random() * cum[-1], side="right")), cum.size - 1)
-
-
 def _read_prompt(llm: Any, segments: Sequence[Sequence[int]]) -> tuple[list[int], int]:
     """Evaluate the prompt message by message after the longest cached prefix, snapshotting each new message
     boundary but the last; the context then ends at the prompt's last token, its logits ready. Returns the
@@ -235,55 +220,6 @@ def generate(messages: Sequence[dict[str, Any]], *, temperature: float | None = 
 _BASELINES: dict[str, dict[str, dict[str, float]]] = {}  # calibration: (prompt prefix, schema) -> field -> option -> p
 
 
-def _closes(body: str) -> bool:
-    try:
-        json.loads('"' + body)
-        return True
-    except ValueError:
-        return False
-
-
-def _writer(llm: Any, temperature: float, rng: np.random.Generator, deadline: float,
-            cancel: threading.Event | None) -> Writer:
-    from llama_cpp import llama_cpp as lib
-
-    def string_tokens(cap: int) -> tuple[list[int], str, bool]:
-        grammar = _Grammar(llm, string_grammar(cap))
-        out: list[int] = []
-        try:
-            while len(out) <= cap:
-                if time.monotonic() > deadline or (cancel is not None and cancel.is_set()):
-                    break
-                logits = _logits(llm)
-                token = _pick(logits, temperature, rng)
-                if not grammar.allows(token):
-                    token = _pick(grammar.mask(logits), temperature, rng)
-                lib.llama_sampler_accept(grammar.ptr, token)
-                out.append(token)
-                llm.eval([token])
-                body = llm.detokenize(out).decode("utf-8", errors="ignore")
-                if body.endswith('"') and _closes(body):  # the grammar allows a bare quote only at the end
-                    return out, body[:-1], True
-        finally:
-            lib.llama_sampler_free(grammar.ptr)
-        body = llm.detokenize(out).decode("utf-8", errors="ignore")
-        while body:  # cut short: drop a half-written escape so the string still parses
-            try:
-                json.loads('"' + body + '"')
-                break
-            except ValueError:
-                body = body[:-1]
-        return out, body, False
-
-    def rewind(n: int) -> None:
-        llm.n_tokens = n  # the next eval drops the KV cache beyond it
-
-    return Writer(feed=lambda toks: llm.eval(toks) if toks else None, logprobs=lambda: _last_logprobs(llm),
-                  rewind=rewind, position=lambda: llm.n_tokens,
-                  tokenize=lambda text: llm.tokenize(text.encode("utf-8"), add_bos=False, special=False),
-                  string_tokens=string_tokens, temperature=temperature, rng=rng, deadline=deadline, cancel=cancel)
-
-
 def _baseline(llm: Any, messages: Sequence[dict[str, Any]], fields: list[Field]) -> dict[str, dict[str, float]]:
     """Each enum field's option probabilities for a content-free input: the last message's text replaced by
     N/A, strings left empty, greedy. Computed once per prompt prefix and schema."""
@@ -292,7 +228,7 @@ def _baseline(llm: Any, messages: Sequence[dict[str, Any]], fields: list[Field])
     if key not in _BASELINES:
         _read_prompt(llm, tokenize_segments(llm, render_segments(null)))
         plain = [Field(f.name, f.options, max_length=0) for f in fields]
-        _BASELINES[key] = _writer(llm, 0.0, np.random.default_rng(0), math.inf, None).write(plain, 0)[3]
+        _BASELINES[key] = make_writer(llm, 0.0, np.random.default_rng(0), math.inf, None).write(plain, 0)[3]
     return _BASELINES[key]
 
 
@@ -311,7 +247,7 @@ def _generate_flat(messages: Sequence[dict[str, Any]], fields: list[Field], *, t
         prompt, cached = _read_prompt(llm, segments)
         read = time.perf_counter() - start
         try:
-            text, n_out, finish, _ = _writer(llm, temperature, rng, deadline, cancel).write(
+            text, n_out, finish, _ = make_writer(llm, temperature, rng, deadline, cancel).write(
                 fields, min(max_tokens, llm.n_ctx() - len(prompt)), baselines)
         except InterruptedError:
             text, n_out, finish = "", llm.n_tokens - len(prompt), "cancelled"
@@ -322,11 +258,6 @@ def _generate_flat(messages: Sequence[dict[str, Any]], fields: list[Field], *, t
 
 
 # ---------------------------------------------------------------- log-prob scoring
-
-
-def _last_logprobs(llm: Any) -> np.ndarray:
-    logits = _logits(llm).astype(np.float64)
-    return logits - (logits.max() + math.log(float(np.exp(logits - logits.max()).sum())))
 
 
 def score_continuations(prompt: str | Sequence[str], labels: Sequence[str]) -> tuple[dict[str, float], int, int]:

@@ -1,10 +1,11 @@
-"""Prompts and output grammars for the embedded model: chat messages as a base-model transcript, JSON schemas
-as llama.cpp grammars."""
+"""Prompts, output grammars and sampling for the embedded model: chat messages as a base-model transcript,
+JSON schemas as llama.cpp grammars, tokens drawn from logits."""
 
 from __future__ import annotations
 
 import ctypes
 import json
+import math
 from typing import Any, Sequence
 
 import numpy as np
@@ -118,3 +119,27 @@ class _Grammar:
     def mask(self, logits: np.ndarray) -> np.ndarray:
         self.all["logit"] = logits
         return self._apply(self.all)
+
+
+# ---------------------------------------------------------------- sampling
+
+
+def _logits(llm: Any) -> np.ndarray:
+    """The last position's logits (a view into llama.cpp's buffer, valid until the next decode)."""
+    from llama_cpp import llama_cpp as lib
+
+    return np.ctypeslib.as_array(lib.llama_get_logits_ith(llm.ctx, -1), shape=(llm.n_vocab(),))
+
+
+def _pick(logits: np.ndarray, temperature: float, rng: np.random.Generator) -> int:
+    """Greedy at temperature 0, else a draw from softmax(logits / T) (masked logits are -inf: never drawn)."""
+    if temperature <= 0:
+        return int(np.argmax(logits))
+    z = logits.astype(np.float64) / temperature
+    cum = np.cumsum(np.exp(z - z.max()))
+    return min(int(np.searchsorted(cum, rng.random() * cum[-1], side="right")), cum.size - 1)
+
+
+def _last_logprobs(llm: Any) -> np.ndarray:
+    logits = _logits(llm).astype(np.float64)
+    return logits - (logits.max() + math.log(float(np.exp(logits - logits.max()).sum())))
