@@ -224,15 +224,20 @@ def judge_stats(judge: str, ballots: Sequence[Ballot], verdicts: Sequence[str] |
 # ---------------------------------------------------------------- the run
 
 
-def panel_agreement(ballots: Sequence[Ballot], verdicts: Sequence[str] | None = None) -> PanelStats:
+def panel_agreement(ballots: Sequence[Ballot], verdicts: Sequence[str] | None = None,
+                    sampled: Sequence[bool] | None = None) -> PanelStats:
     """Agreement over a run's complete ballots; `verdicts[i]` is the panel outcome of `ballots[i]`.
 
     Incomplete ballots (an adaptive jury stopped early) are left out: which judges were called depends
-    on how the earlier ones voted, so their missing votes are not missing at random.
+    on how the earlier ones voted, so their missing votes are not missing at random. For the same reason
+    an adaptive panel's complete ballots are a sample biased towards disagreement; `sampled[i]` False leaves
+    ballot i out as well, so that only the ballots on which every judge was asked by design count.
     """
     if verdicts is not None and len(verdicts) != len(ballots):
         raise ValueError(f"{len(verdicts)} verdicts for {len(ballots)} ballots")
-    keep = [i for i, b in enumerate(ballots) if b.complete]
+    if sampled is not None and len(sampled) != len(ballots):
+        raise ValueError(f"{len(sampled)} sample flags for {len(ballots)} ballots")
+    keep = [i for i, b in enumerate(ballots) if b.complete and (sampled is None or sampled[i])]
     done = [ballots[i] for i in keep]
     kept_verdicts = [verdicts[i] for i in keep] if verdicts is not None else None
     raters = tuple(sorted({v.judge for b in done for v in b.votes}))

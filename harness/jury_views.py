@@ -46,9 +46,9 @@ def panel_summary(store: Any, run_id: str) -> dict[str, Any] | None:
                                     [run_id])
     summary["costs"] = store.query(_JUDGE_COSTS, [run_id])
     summary["clause_costs"] = store.query(_CLAUSE_COSTS, [run_id])
-    calls = store.query("SELECT sum(calls_saved) AS saved, count(*) AS ballots FROM ballots WHERE run_id = ?",
-                        [run_id])[0]
-    summary["calls_saved"] = calls["saved"] or 0
+    calls = store.query("SELECT sum(calls_saved) AS saved, count(*) FILTER (WHERE NOT complete) AS stopped "
+                        "FROM ballots WHERE run_id = ?", [run_id])[0]
+    summary["calls_saved"], summary["n_stopped"] = calls["saved"] or 0, calls["stopped"] or 0
     return summary
 
 
@@ -62,21 +62,35 @@ def _cost(total: Any, unpriced: int) -> str:
     return f"${total:.4f}" + (f" (+{unpriced} unpriced)" if unpriced else "")
 
 
+def ballots_line(p: dict[str, Any]) -> str:
+    """How many ballots the agreement statistics rest on, and why the others are left out."""
+    n, out, stopped = p["n_ballots"], p["n_incomplete"], p.get("n_stopped") or 0
+    text = f"{n} ballot{'s' if n != 1 else ''} in the agreement statistics"
+    if not out:
+        return text
+    why = [f"{stopped} stopped early by the adaptive jury, {p['calls_saved']} calls saved"] if stopped else []
+    if out > stopped:
+        why.append(f"{out - stopped} completed outside the audit sample")
+    return f"{text}, {out} left out ({'; '.join(why)})"
+
+
 def format_panel(p: dict[str, Any]) -> str:
     from harness.commands import format_table
 
     lines = [
-        f"panel {p['panel_id']} ({p['panel_hash'][:12]}), method {p['method']}: {p['n_ballots']} complete ballots"
-        + (f", {p['n_incomplete']} stopped early by the adaptive jury ({p['calls_saved']} calls saved)"
-           if p["n_incomplete"] else ""),
+        f"panel {p['panel_id']} ({p['panel_hash'][:12]}), method {p['method']}: {ballots_line(p)}",
         f"agreement: {_f(p['percent_agreement'], '{:.0%}')} pairwise; Fleiss kappa {_f(p['fleiss_kappa'])}; "
         f"Krippendorff alpha nominal {_f(p['alpha_nominal'])}, ordinal {_f(p['alpha_ordinal'])}, "
         f"interval {_f(p['alpha_interval'])}",
     ]
     costs = {c["judge"]: c for c in p["costs"]}
     rows = []
-    for j in p["judges"]:
-        c = costs.get(j["judge"], {})
+    # A judge whose every vote fell outside the statistics (an adaptive jury's stopped ballots) still has calls.
+    stats = {j["judge"]: j for j in p["judges"]}
+    for name in sorted(set(stats) | set(costs)):
+        j = stats.get(name) or {"judge": name, "n": 0, "pass_rate": None, "abstain_rate": None,
+                                "agreement_with_panel": None, "agreement_ci_low": None}
+        c = costs.get(name, {})
         rows.append([j["judge"], c.get("model", ""), j["n"], _f(j["pass_rate"], "{:.0%}"),
                      _f(j["abstain_rate"], "{:.0%}"), _f(j["agreement_with_panel"], "{:.0%}")
                      + (f" ({j['agreement_ci_low']:.0%}-{j['agreement_ci_high']:.0%})" if j["agreement_ci_low"] is not None else ""),

@@ -87,6 +87,15 @@ def aggregate_options(panel: PanelSpec, judges: tuple[JudgeSpec, ...] | None = N
                             tie=panel.tie, fraction=panel.fraction, pass_mark=panel.pass_mark)
 
 
+def audited(panel: PanelSpec, case_id: str, clause_id: str) -> bool:
+    """Whether every judge is asked on this ballot whatever the first votes say: always for a panel that is not
+    adaptive; for an adaptive one, a fixed draw at `audit_rate` (the same on a rerun or resume)."""
+    if not panel.adaptive:
+        return True
+    digest = hashlib.sha256(f"{panel.bias.seed}:audit:{case_id}:{clause_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") < panel.audit_rate * 2**64
+
+
 def shuffle_seed(panel: PanelSpec, case_id: str) -> int | None:
     if not panel.bias.shuffle_context:
         return None
@@ -147,7 +156,7 @@ class Jury:
         calls = [prepare(j, self.panel, case, clause, transcript, s, self.rubrics, context_seed=seed)
                  for j in self.judges for s in range(j.samples)]
         cached = await self.lookup([c.cache_key for c in calls]) if self.lookup else {}
-        if self.panel.adaptive:
+        if not audited(self.panel, case.id, clause.id):
             votes, saved = await self._adaptive(calls, cached)
         else:
             votes, saved = list(await asyncio.gather(*(self._vote(c, cached) for c in calls))), 0

@@ -207,6 +207,7 @@ def panel_verdicts(jury: Jury, ballots: Sequence[Ballot]) -> tuple[list[Verdict]
     """Aggregate every ballot of the run (Dawid-Skene needs them all) and measure the panel's agreement."""
     from harness.aggregate import aggregate
     from harness.agreement import case_agreement, panel_agreement
+    from harness.panel import audited
 
     decisions = aggregate(jury.panel.method, ballots, jury.options)
     verdicts = []
@@ -216,7 +217,8 @@ def panel_verdicts(jury: Jury, ballots: Sequence[Ballot]) -> tuple[list[Verdict]
             case_id=ballot.case_id, clause_id=ballot.clause_id, outcome=d.outcome, decided_by="panel",
             detail=d.reason[:500], method=jury.panel.method, panel_score=d.score, split=agree.split,
             entropy_bits=agree.entropy_bits, unanimous=agree.unanimous))
-    stats = panel_agreement(ballots, [d.outcome for d in decisions])
+    stats = panel_agreement(ballots, [d.outcome for d in decisions],
+                            [audited(jury.panel, b.case_id, b.clause_id) for b in ballots])
     row = dict(panel_id=jury.panel.id, panel_hash=jury.panel.hash, method=jury.panel.method,
                n_ballots=stats.n_ballots, n_incomplete=stats.n_excluded_incomplete,
                percent_agreement=stats.percent_agreement, fleiss_kappa=stats.fleiss_kappa,

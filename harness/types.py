@@ -322,6 +322,10 @@ class PanelSpec(Record):
     tie: Literal["fail", "pass", "inconclusive"] = "fail"
     bias: BiasOptions = Field(default_factory=BiasOptions)
     adaptive: bool = False
+    # Adaptive panels: the share of ballots on which every judge is asked all the same, drawn by a hash of
+    # (bias.seed, case, clause). Agreement statistics use these alone: the ballots an adaptive jury completes
+    # on its own are the ones whose first judges split, a sample biased towards disagreement.
+    audit_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     concurrency: int = Field(default=32, ge=1)
     provider_concurrency: dict[str, int] = Field(default_factory=dict)
 

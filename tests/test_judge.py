@@ -419,6 +419,20 @@ def test_supports_response_schema():
     assert supports_response_schema("") is False
 
 
+def test_shipped_panels_load_and_the_frontier_models_are_ones_litellm_knows():
+    from harness.panel import load_panel
+
+    local, _ = load_panel(ROOT / "judges" / "panels" / "local.yaml")
+    assert [j.model.split(":")[0] for j in local.judges] == ["local/gemma-3-270m"] * 3  # one model, three framings
+    assert len({(j.rubric, j.model, j.seed) for j in local.judges}) == 3
+    frontier, _ = load_panel(ROOT / "judges" / "panels" / "frontier.yaml")
+    assert len({j.model.split("/")[0] for j in frontier.judges}) == 3  # three providers
+    # A retired model name drops out of litellm's table: this fails before a user's evaluation does.
+    unknown = [j.model for j in frontier.judges if not supports_response_schema(j.model)]
+    assert not unknown, f"litellm does not know {unknown}"
+    assert all(j.api_key_env for j in frontier.judges)
+
+
 @pytest.mark.asyncio
 async def test_execute_through_a_substitute_door():
     async def door(req):

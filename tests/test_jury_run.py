@@ -136,6 +136,40 @@ def test_adaptive_jury_stops_when_verdict_cannot_change(jury_env):
     assert rows(db, "SELECT sum(calls_saved), count(*) FILTER (NOT complete) FROM ballots") == [(6, 6)]
     assert rows(db, "SELECT n_ballots, n_incomplete FROM panel_stats") == [(0, 6)]
     assert rows(db, "SELECT DISTINCT outcome FROM verdicts WHERE clause_id='tone'") == [("pass",)]
+    shown = pj("show", rows(db, "SELECT run_id FROM runs")[0][0], "--db", db).stdout
+    assert "0 ballots in the agreement statistics, 6 left out (6 stopped early by the adaptive jury, 6 calls saved)" \
+        in shown, shown
+    # No judge has a vote in the statistics, but a and b made the calls: the table still lists them.
+    table = {line.split()[0]: line.split() for line in shown.splitlines() if line.startswith("judge-")}
+    assert set(table) == {"judge-a", "judge-b"} and table["judge-a"][2] == "0" and table["judge-a"][6] == "6"
+
+
+def test_an_adaptive_jury_asks_every_judge_on_its_audit_sample_and_agreement_uses_only_that(jury_env):
+    from harness.panel import audited, load_panel
+
+    tmp_path, root, fake = jury_env
+    # judge-c fails even cases, so on those a and c split and the adaptive jury asks b as well.
+    panel = write_panel(tmp_path / "panels", fake.url, [{"name": "judge-a"}, {"name": "judge-c"}, {"name": "judge-b"}],
+                        adaptive=True, audit_rate=0.5)
+    spec, _ = load_panel(panel)
+    sample = {f"case-{i:03d}" for i in range(6) if audited(spec, f"case-{i:03d}", "tone")}
+    split_outside = {f"case-{i:03d}" for i in range(0, 6, 2)} - sample
+    assert 0 < len(sample) < 6 and split_outside  # the draw must leave both kinds for this test to mean anything
+    r, db = run_with(tmp_path, root, panel)
+    assert r.returncode == 0, r.stderr
+    complete = {c for (c,) in rows(db, "SELECT case_id FROM ballots WHERE complete")}
+    assert complete == sample | split_outside  # the sample by design, the split ones because they split
+    assert len(fake.requests) == 3 * len(complete) + 2 * (6 - len(complete))
+    # Only the audit sample counts: ballots completed because a and c split would bias agreement downwards.
+    assert rows(db, "SELECT n_ballots, n_incomplete FROM panel_stats") == [(len(sample), 6 - len(sample))]
+    assert rows(db, "SELECT judge, n FROM judge_stats ORDER BY judge") == [(j, len(sample)) for j in
+                                                                          ("judge-a", "judge-b", "judge-c")]
+    run_id = rows(db, "SELECT run_id FROM runs")[0][0]
+    shown = pj("show", run_id, "--db", db).stdout
+    stopped = 6 - len(complete)
+    assert (f"{len(sample)} ballots in the agreement statistics, {6 - len(sample)} left out ({stopped} stopped early "
+            f"by the adaptive jury, {stopped} calls saved; {len(split_outside)} completed outside the audit sample)"
+            ) in shown, shown
 
 
 def test_disagreements_most_divided_first_and_filters(jury_env):

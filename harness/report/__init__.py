@@ -87,7 +87,7 @@ def _in_utc(value: Any) -> Any:
 
 
 def build_context(store: Any, run_id: str, trend_runs: int = TREND_RUNS) -> dict[str, Any]:
-    from harness.jury_views import disagreements, panel_summary
+    from harness.jury_views import ballots_line, disagreements, panel_summary
     from harness.report import svg
 
     run = store.run(run_id)
@@ -136,7 +136,8 @@ def build_context(store: Any, run_id: str, trend_runs: int = TREND_RUNS) -> dict
     dis_clauses = sorted({d["clause_id"] for d in items})
     dis_judges = sorted({v["judge"] for d in items for v in d["votes"]})
     return dict(run=run, clauses=clauses, status_counts=status_counts, decision=decision, revision=revision,
-                totals=store.run_totals(run_id), panel=panel, judges=judges, heatmap=heatmap, jury_cost=jury_cost,
+                totals=store.run_totals(run_id), panel=panel,
+                panel_line=ballots_line(panel) if panel else None, judges=judges, heatmap=heatmap, jury_cost=jury_cost,
                 trends=trends, robustness=robust, disagreements=items, dis_clauses=dis_clauses, dis_judges=dis_judges,
                 trend_limit=trend_runs, generated_at=datetime.now(timezone.utc), version=__version__)
 
