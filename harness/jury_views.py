@@ -6,19 +6,22 @@ import argparse
 import json
 from typing import Any
 
-_JUDGE_COSTS = """
+# Votes all answered from the cache cost nothing: $0, not unknown. Calls that litellm could not price stay NULL.
+_NOTHING_SPENT = "CASE WHEN count(*) FILTER (WHERE NOT cached) = 0 THEN 0 END"
+
+_JUDGE_COSTS = f"""
 SELECT judge, any_value(model) AS model, count(*) AS votes, count(*) FILTER (WHERE NOT cached) AS calls,
        count(*) FILTER (WHERE cached) AS cached, count(*) FILTER (WHERE label = 'abstain') AS abstains,
        sum(tokens_in) FILTER (WHERE NOT cached) AS tokens_in, sum(tokens_out) FILTER (WHERE NOT cached) AS tokens_out,
-       sum(cost_usd) FILTER (WHERE NOT cached) AS cost_usd,
+       coalesce(sum(cost_usd) FILTER (WHERE NOT cached), {_NOTHING_SPENT}) AS cost_usd,
        count(*) FILTER (WHERE NOT cached AND cost_usd IS NULL) AS unpriced_calls,
        median(latency_ms) FILTER (WHERE NOT cached) AS p50_latency_ms
 FROM votes WHERE run_id = ? GROUP BY judge ORDER BY judge
 """
 
-_CLAUSE_COSTS = """
+_CLAUSE_COSTS = f"""
 SELECT clause_id, count(*) AS votes, sum(tokens_in + tokens_out) FILTER (WHERE NOT cached) AS tokens,
-       sum(cost_usd) FILTER (WHERE NOT cached) AS cost_usd,
+       coalesce(sum(cost_usd) FILTER (WHERE NOT cached), {_NOTHING_SPENT}) AS cost_usd,
        count(*) FILTER (WHERE NOT cached AND cost_usd IS NULL) AS unpriced_calls
 FROM votes WHERE run_id = ? GROUP BY clause_id ORDER BY clause_id
 """

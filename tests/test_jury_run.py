@@ -96,6 +96,10 @@ def test_unchanged_rerun_makes_zero_judge_calls(jury_env):
     assert len(fake.requests) == first, "an unchanged rerun called a judge"
     latest = rows(db, "SELECT run_id FROM runs ORDER BY started_at DESC LIMIT 1")[0][0]
     assert rows(db, "SELECT count(*), bool_and(cached) FROM votes WHERE run_id = ?", [latest]) == [(12, True)]
+    # The first run's calls went to models litellm cannot price; the rerun made none, so it spent nothing.
+    first_run = rows(db, "SELECT run_id FROM runs WHERE run_id <> ?", [latest])[0][0]
+    assert "jury cost: unknown over 12 calls" in pj("show", first_run, "--db", db).stdout
+    assert "jury cost: $0.0000 over 0 calls (12 votes answered from the cache)" in pj("show", latest, "--db", db).stdout
     # same verdicts from the cached votes
     assert rows(db, "SELECT outcome, count(*) FROM verdicts WHERE run_id = ? AND clause_id = 'tone' GROUP BY 1",
                 [latest]) == rows(db, "SELECT outcome, count(*) FROM verdicts WHERE run_id <> ? AND clause_id = 'tone' "
