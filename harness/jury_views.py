@@ -65,9 +65,22 @@ def _cost(total: Any, unpriced: int) -> str:
     return f"${total:.4f}" + (f" (+{unpriced} unpriced)" if unpriced else "")
 
 
+_NO_STATS = {"n": 0, "pass_rate": None, "abstain_rate": None, "agreement_with_panel": None,
+             "agreement_ci_low": None, "agreement_ci_high": None}
+
+
+def judge_rows(p: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each judge's statistics and calls, tokens and cost in one row, by name. A judge with no vote in the
+    statistics (all its ballots stopped early, or it was excluded) still made calls: it gets a row with n 0."""
+    costs = {c["judge"]: c for c in p["costs"]}
+    stats = {j["judge"]: j for j in p["judges"]}
+    return [{**costs.get(name, {}), **stats.get(name, _NO_STATS), "judge": name}
+            for name in sorted(set(stats) | set(costs))]
+
+
 def ballots_line(p: dict[str, Any]) -> str:
     """How many ballots the agreement statistics rest on, and why the others are left out."""
-    n, out, stopped = p["n_ballots"], p["n_incomplete"], p.get("n_stopped") or 0
+    n, out, stopped = p["n_ballots"], p["n_incomplete"], p["n_stopped"]
     text = f"{n} ballot{'s' if n != 1 else ''} in the agreement statistics"
     if not out:
         return text
@@ -86,19 +99,11 @@ def format_panel(p: dict[str, Any]) -> str:
         f"Krippendorff alpha nominal {_f(p['alpha_nominal'])}, ordinal {_f(p['alpha_ordinal'])}, "
         f"interval {_f(p['alpha_interval'])}",
     ]
-    costs = {c["judge"]: c for c in p["costs"]}
-    rows = []
-    # A judge whose every vote fell outside the statistics (an adaptive jury's stopped ballots) still has calls.
-    stats = {j["judge"]: j for j in p["judges"]}
-    for name in sorted(set(stats) | set(costs)):
-        j = stats.get(name) or {"judge": name, "n": 0, "pass_rate": None, "abstain_rate": None,
-                                "agreement_with_panel": None, "agreement_ci_low": None}
-        c = costs.get(name, {})
-        rows.append([j["judge"], c.get("model", ""), j["n"], _f(j["pass_rate"], "{:.0%}"),
-                     _f(j["abstain_rate"], "{:.0%}"), _f(j["agreement_with_panel"], "{:.0%}")
-                     + (f" ({j['agreement_ci_low']:.0%}-{j['agreement_ci_high']:.0%})" if j["agreement_ci_low"] is not None else ""),
-                     c.get("calls", 0), c.get("cached", 0), f"{c.get('tokens_in') or 0}/{c.get('tokens_out') or 0}",
-                     _cost(c.get("cost_usd"), c.get("unpriced_calls", 0))])
+    rows = [[j["judge"], j.get("model", ""), j["n"], _f(j["pass_rate"], "{:.0%}"), _f(j["abstain_rate"], "{:.0%}"),
+             _f(j["agreement_with_panel"], "{:.0%}")
+             + (f" ({j['agreement_ci_low']:.0%}-{j['agreement_ci_high']:.0%})" if j["agreement_ci_low"] is not None else ""),
+             j.get("calls", 0), j.get("cached", 0), f"{j.get('tokens_in') or 0}/{j.get('tokens_out') or 0}",
+             _cost(j.get("cost_usd"), j.get("unpriced_calls", 0))] for j in judge_rows(p)]
     lines.append(format_table(["judge", "model", "votes", "pass", "abstain", "agrees w/ panel", "calls", "cached",
                                "tokens", "cost"], rows))
     total = [c["cost_usd"] for c in p["costs"] if c["cost_usd"] is not None]

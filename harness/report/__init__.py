@@ -87,7 +87,7 @@ def _in_utc(value: Any) -> Any:
 
 
 def build_context(store: Any, run_id: str, trend_runs: int = TREND_RUNS) -> dict[str, Any]:
-    from harness.jury_views import ballots_line, disagreements, panel_summary
+    from harness.jury_views import ballots_line, disagreements, judge_rows, panel_summary
     from harness.report import svg
 
     run = store.run(run_id)
@@ -110,13 +110,7 @@ def build_context(store: Any, run_id: str, trend_runs: int = TREND_RUNS) -> dict
     heatmap = None
     jury_cost = None
     if panel:
-        costs = {c["judge"]: c for c in panel["costs"]}
-        for j in panel["judges"]:
-            judges.append({**costs.get(j["judge"], {}), **j})
-        for judge, c in costs.items():  # a judge that only abstained or was excluded still cost calls
-            if judge not in {j["judge"] for j in judges}:
-                judges.append({**c, "n": c["votes"], "pass_rate": None, "abstain_rate": None,
-                               "agreement_with_panel": None, "agreement_ci_low": None, "agreement_ci_high": None})
+        judges = judge_rows(panel)
         names = sorted(panel.get("cohen_kappa") or {}) or sorted(j["judge"] for j in judges)
         if len(names) > 1:
             heatmap = svg.kappa_heatmap(names, panel.get("cohen_kappa") or {})
