@@ -79,7 +79,7 @@ def write_suite(root: Path, n: int) -> None:
 
 def start_server(latency_ms: int, reply: str = REPLY) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.openai_server", "--port", "0", "--latency-ms", str(latency_ms),
+        [sys.executable, "-m", "harness.testing.openai_server", "--port", "0", "--latency-ms", str(latency_ms),
          "--reply", reply], stdout=subprocess.PIPE, text=True, cwd=ROOT)
     line = proc.stdout.readline().strip()
     if not line.startswith("READY "):

@@ -27,7 +27,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness import local_model  # noqa: E402
+from harness.local import provider as local_model  # noqa: E402
 from harness.judge import RubricLibrary, parse_reply, prepare  # noqa: E402
 from harness.types import Case, Clause, ContextDoc, JudgeSpec, PanelSpec, Transcript  # noqa: E402
 

@@ -9,8 +9,6 @@ regressed (pass in A, fail in B) and improved (fail in A, pass in B).
 
 from __future__ import annotations
 
-import argparse
-import sys
 from typing import Any, Sequence
 
 from harness.errors import ConfigError, RunNotFound
@@ -200,59 +198,3 @@ def _compare_clause(clause_id: str, rows: list[dict[str, Any]], resamples: int, 
 # ---------------------------------------------------------------- the command
 
 
-def _run_line(label: str, r: dict[str, Any]) -> str:
-    version = f" {r['agent_version']}" if r.get("agent_version") else ""
-    return (f"{label}: run {r['run_id']}  {r['agent']}{version}  pact {r['pact_id']} v{r['pact_version']}  "
-            f"{r['started_at']:%Y-%m-%d %H:%M}  [{r['status']}]")
-
-
-def format_comparison(c: dict[str, Any]) -> str:
-    from harness.commands import format_table
-
-    def pct(v: Any) -> str:
-        return "-" if v is None else f"{v:.0%}"
-
-    def pp(v: Any) -> str:
-        return "-" if v is None else f"{v * 100:+.0f} pp"
-
-    lines = [_run_line("A", c["run_a"]), _run_line("B", c["run_b"]), ""]
-    rows = [[k["clause_id"], k["n_pairs"], pct(k["rate_a"]), pct(k["rate_b"]), pp(k["diff"]),
-             "-" if k["ci_low"] is None else f"{k['ci_low'] * 100:+.0f} to {k['ci_high'] * 100:+.0f} pp",
-             "-" if k["mcnemar_p"] is None else f"{k['mcnemar_p']:.3g}", k["n_regressed"], k["n_improved"],
-             k["conclusion"]] for k in c["clauses"]]
-    lines.append(format_table(["clause", "pairs", "A", "B", "B-A", "95% CI (bootstrap)", "McNemar p", "regressed",
-                               "improved", "conclusion"], rows) if rows else "no clause verdicts to compare")
-    for k in c["clauses"]:
-        lines += ["", f"{k['clause_id']}: {k['summary']}"]
-        if k["regressed"]:
-            lines.append(f"  regressed (pass in A, fail in B): {', '.join(k['regressed'])}")
-        if k["improved"]:
-            lines.append(f"  improved (fail in A, pass in B): {', '.join(k['improved'])}")
-        left = [f"{k['undecided']} undecided in a run" if k["undecided"] else "",
-                f"{k['only_in_a']} only in A" if k["only_in_a"] else "",
-                f"{k['only_in_b']} only in B" if k["only_in_b"] else ""]
-        if any(left):
-            lines.append("  not paired: " + ", ".join(x for x in left if x))
-    if c.get("robustness"):
-        from harness.robustness import format_compare
-
-        lines += ["", format_compare(c["robustness"], c["run_a"]["run_id"], c["run_b"]["run_id"])]
-    lines += ["", f"(paired bootstrap: {c['resamples']} resamples, seed {c['seed']}; "
-                  "pass = 1, fail and error = 0)"]
-    return "\n".join(lines)
-
-
-def cmd_compare(args: argparse.Namespace) -> int:
-    from harness.cli import db_path, emit_json
-    from harness.store import Store
-
-    with Store(db_path(args), read_only=True) as store:
-        run_a, run_b = resolve_runs(store, args.run_a, args.run_b, args.pact, args.agent, args.versions)
-        result = compare_runs(store, run_a, run_b, resamples=args.resamples, seed=args.seed)
-    for w in result["warnings"]:
-        print(f"warning: {w}", file=sys.stderr)
-    if args.json:
-        emit_json(result)
-    else:
-        print(format_comparison(result))
-    return 0

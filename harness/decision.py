@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -24,7 +24,7 @@ from harness.trust import DEFAULT_CONFIDENCE, ClauseFacts, clause_results, decid
 from harness.types import Clause, ClauseResult, Pact, PactDecision
 
 
-@dataclass
+@dataclass(frozen=True)
 class ClauseState:
     clause: Clause
     result: ClauseResult
@@ -50,7 +50,7 @@ class ClauseState:
                             for h in self.human_failures])
 
 
-@dataclass
+@dataclass(frozen=True)
 class Assessment:
     agent: str | None
     pact: Pact
@@ -116,20 +116,20 @@ def assess(store: Any, pact: Pact, agent: str | None, now: datetime, confidence:
         window = window_of(pact, clause)
         candidates = by_clause.get(clause.id, [])
         evidence = next((r for r in candidates if r["passed"] + r["failed"] + r["errors"] > 0), None)
-        state = ClauseState(clause=clause, window_s=window, human_failures=open_failures.get(clause.id, []),
-                            result=restate(clause.id, clause.severity, clause.threshold, 0, 0, 0, 0, 0, confidence))
+        base = dict(clause=clause, window_s=window, human_failures=open_failures.get(clause.id, []))
         if evidence is not None:
             finished = as_utc(evidence["finished_at"])
             age = max(0.0, (now - finished).total_seconds())
-            state.result = _result_from_row(clause, evidence, confidence)
-            state.run_id, state.revision, state.finished_at = evidence["run_id"], evidence["revision"], finished
-            state.age_s, state.stale = age, age > window
-            state.expires_at = finished + timedelta(seconds=window)
+            state = ClauseState(**base, result=_result_from_row(clause, evidence, confidence),
+                                run_id=evidence["run_id"], revision=evidence["revision"], finished_at=finished,
+                                age_s=age, stale=age > window, expires_at=finished + timedelta(seconds=window))
         elif any(r["n"] for r in candidates):  # only undecided results so far: shown, but no evidence to age
             latest = next(r for r in candidates if r["n"])
-            state.result = _result_from_row(clause, latest, confidence)
-            state.run_id, state.revision = latest["run_id"], latest["revision"]
-            state.finished_at = as_utc(latest["finished_at"])
+            state = ClauseState(**base, result=_result_from_row(clause, latest, confidence), run_id=latest["run_id"],
+                                revision=latest["revision"], finished_at=as_utc(latest["finished_at"]))
+        else:
+            state = ClauseState(**base, result=restate(clause.id, clause.severity, clause.threshold, 0, 0, 0, 0, 0,
+                                                       confidence))
         states.append(state)
     decision = decide(pact, [s.result for s in states], {s.clause.id: s.facts() for s in states})
     score = trust_score((s.clause.severity, s.result.ci_low, s.clause.threshold, s.age_s, s.window_s)
@@ -212,3 +212,21 @@ def after_run(store: Any, pact: Pact, run_id: str, confidence: float, now: datet
     a = assess(store, pact, run["agent"], now, confidence)
     record(store, a, "run", run_id)
     return a
+
+
+def assessments(store: Any, now: Any, confidence: float, agent: str | None = None,
+                pact_id: str | None = None) -> tuple[list[Assessment], list[str]]:
+    """Every agent's standing on every pact it has runs of (or the one asked for), with notes on skipped ones."""
+    out, notes = [], []
+    for k in store.agent_pacts():
+        if (agent is not None and k["agent"] != agent) or (pact_id is not None and k["pact_id"] != pact_id):
+            continue
+        spec = store.pact_spec(k["pact_hash"])
+        try:
+            pact = Pact.model_validate_json(spec) if spec else pact_of_run(store, store.run(k["last_run_id"]))
+        except ConfigError as exc:
+            notes.append(f"skipped {k['agent']} / {k['pact_id']}: {exc}")
+            continue
+        a = assess(store, pact, k["agent"], now, confidence)
+        out.append(replace(a, last_run=(k["last_run_id"], k["last_finished_at"])))
+    return out, notes

@@ -13,7 +13,6 @@ skipped and counted. Duplicates (normalised text) are dropped, against each othe
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -459,69 +458,3 @@ def render(source: Source, entries: list[dict[str, Any]], out: Path, stats: Stat
     return "\n".join(lines) + "\n"
 
 
-def cmd_derive(args: argparse.Namespace) -> int:
-    from harness.cli import EXIT_OK, emit_json
-    from harness.suite import load_plan
-
-    suite_dir = Path(args.suite_dir)
-    out = Path(args.output) if args.output else suite_dir / "derived.yaml"
-    if out.exists() and not args.force:
-        raise ConfigError(f"{out} already exists; pass --force to overwrite it")
-    if args.attacker_base_url and not args.attacker:
-        raise ConfigError("--attacker-base-url needs --attacker MODEL")
-    source = read_source(suite_dir)
-    stats = Stats()
-    proposals: list[Probe] = []
-    if args.attacker:
-        api_key = _attacker_key(args)
-        from harness.llm import preload
-
-        preload()
-        proposals = asyncio.run(attacker_probes(source.pact, list(source.pact.clauses), source.cases, source.system,
-                                                args.per_clause, args.attacker, args.attacker_base_url, api_key,
-                                                args.seed, stats))
-    entries, stats = derive(source, args.per_clause, args.seed or 0, proposals, stats)
-    command = "pactjury derive " + " ".join(_shown_args(args))
-    text = render(source, entries, out, stats, command)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    try:
-        plan = load_plan(tmp)  # what we write must load, like any hand-written suite
-    except Exception:
-        tmp.unlink(missing_ok=True)
-        raise
-    tmp.replace(out)
-    per_clause = {c.id: sum(1 for e in entries if e["clauses"] == [c.id]) for c in source.pact.clauses}
-    summary = dict(output=str(out), cases=len(entries), per_clause=per_clause, templates=stats.templates,
-                   attacker_proposed=stats.proposed, attacker_accepted=stats.accepted, malformed=stats.malformed,
-                   duplicates=stats.duplicates, attacker_errors=stats.attacker_errors,
-                   unfilled_expectations=len([w for w in plan.warnings if "unfilled expectation" in w]))
-    if args.json:
-        emit_json(summary)
-    else:
-        print(f"wrote {out}: {len(entries)} cases for {len(per_clause)} clauses "
-              f"({stats.templates} from templates, {stats.accepted} from the attacker; {stats.duplicates} duplicates "
-              f"and {stats.malformed} malformed proposals skipped)")
-        print(f"{summary['unfilled_expectations']} unfilled expectations to fill in; "
-              f"check with: pactjury validate {out}")
-    return EXIT_OK
-
-
-def _attacker_key(args: argparse.Namespace) -> str | None:
-    from harness.target import api_key_from_env
-
-    return api_key_from_env(args.attacker_api_key_env, args.attacker_base_url, "--attacker-api-key-env")
-
-
-def _shown_args(args: argparse.Namespace) -> list[str]:
-    from harness.secrets import redact_url
-
-    shown = [str(args.suite_dir), f"--per-clause {args.per_clause}"]
-    if args.attacker:
-        shown += [f"--attacker {args.attacker}"]
-        if args.attacker_base_url:
-            shown += [f"--attacker-base-url {redact_url(args.attacker_base_url)}"]
-    if args.seed is not None:
-        shown += [f"--seed {args.seed}"]
-    return shown

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from typing import Any
 
@@ -55,16 +54,6 @@ def panel_summary(store: Any, run_id: str) -> dict[str, Any] | None:
     return summary
 
 
-def _f(value: Any, fmt: str = "{:.2f}") -> str:
-    return "-" if value is None else fmt.format(value)
-
-
-def _cost(total: Any, unpriced: int) -> str:
-    if total is None:
-        return "unknown"
-    return f"${total:.4f}" + (f" (+{unpriced} unpriced)" if unpriced else "")
-
-
 _NO_STATS = {"n": 0, "pass_rate": None, "abstain_rate": None, "agreement_with_panel": None,
              "agreement_ci_low": None, "agreement_ci_high": None}
 
@@ -90,37 +79,6 @@ def ballots_line(p: dict[str, Any]) -> str:
     return f"{text}, {out} left out ({'; '.join(why)})"
 
 
-def format_panel(p: dict[str, Any]) -> str:
-    from harness.commands import format_table
-
-    lines = [
-        f"panel {p['panel_id']} ({p['panel_hash'][:12]}), method {p['method']}: {ballots_line(p)}",
-        f"agreement: {_f(p['percent_agreement'], '{:.0%}')} pairwise; Fleiss kappa {_f(p['fleiss_kappa'])}; "
-        f"Krippendorff alpha nominal {_f(p['alpha_nominal'])}, ordinal {_f(p['alpha_ordinal'])}, "
-        f"interval {_f(p['alpha_interval'])}",
-    ]
-    rows = [[j["judge"], j.get("model", ""), j["n"], _f(j["pass_rate"], "{:.0%}"), _f(j["abstain_rate"], "{:.0%}"),
-             _f(j["agreement_with_panel"], "{:.0%}")
-             + (f" ({j['agreement_ci_low']:.0%}-{j['agreement_ci_high']:.0%})" if j["agreement_ci_low"] is not None else ""),
-             j.get("calls", 0), j.get("cached", 0), f"{j.get('tokens_in') or 0}/{j.get('tokens_out') or 0}",
-             _cost(j.get("cost_usd"), j.get("unpriced_calls", 0))] for j in judge_rows(p)]
-    lines.append(format_table(["judge", "model", "votes", "pass", "abstain", "agrees w/ panel", "calls", "cached",
-                               "tokens", "cost"], rows))
-    total = [c["cost_usd"] for c in p["costs"] if c["cost_usd"] is not None]
-    unpriced = sum(c["unpriced_calls"] for c in p["costs"])
-    calls = sum(c["calls"] for c in p["costs"])
-    lines.append(f"jury cost: {_cost(sum(total) if total else None, unpriced)} over {calls} calls "
-                 f"({sum(c['cached'] for c in p['costs'])} votes answered from the cache); by clause: "
-                 + ", ".join(f"{c['clause_id']} {_cost(c['cost_usd'], c['unpriced_calls'])}" for c in p["clause_costs"]))
-    kappa = p.get("cohen_kappa") or {}
-    names = sorted(kappa)
-    if len(names) > 1:
-        lines.append("pairwise Cohen's kappa:")
-        lines.append(format_table([""] + names, [[a] + [_f((kappa.get(a) or {}).get(b)) if a != b else "1"
-                                                        for b in names] for a in names]))
-    return "\n".join(lines)
-
-
 def disagreements(store: Any, run_id: str, clause: str | None = None, judge: str | None = None,
                   limit: int = 50) -> list[dict[str, Any]]:
     """Split and inconclusive panel verdicts with each judge's vote and rationale, most divided first."""
@@ -141,31 +99,3 @@ def disagreements(store: Any, run_id: str, clause: str | None = None, judge: str
     return out[:limit]
 
 
-def cmd_disagreements(args: argparse.Namespace) -> int:
-    from harness.cli import db_path, emit_json
-    from harness.store import Store
-
-    with Store(db_path(args), read_only=True) as store:
-        rows = disagreements(store, args.run_id, args.clause, args.judge, args.limit)
-    if args.json:
-        emit_json(rows)
-        return 0
-    if not rows:
-        print("no split or inconclusive jury verdicts in this run")
-    for r in rows:
-        text = r["input"] if isinstance(r["input"], str) else " / ".join(m["content"] for m in r["input"])
-        print(f"== {r['case_id']} / {r['clause_id']}: {r['outcome'].upper()} (split {r['split']}, "
-              f"entropy {_f(r['entropy_bits'])})")
-        print(f"   input:  {_clip(text)}")
-        print(f"   output: {_clip(r['output'])}")
-        for v in r["votes"]:
-            label = v["label"].upper() + (f" {v['score']:g}" if v["score"] is not None else "")
-            why = v["abstain_reason"] or v["rationale"]
-            print(f"   - {v['judge']:<16} {label:<9} {_clip(why, 100)}" + (" [cached]" if v["cached"] else ""))
-        print()
-    return 0
-
-
-def _clip(text: str, width: int = 110) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= width else text[: width - 1] + "…"

@@ -86,12 +86,12 @@ def _litellm() -> Any:
 
 
 def is_local(model: str) -> bool:
-    """A `local/...` model: the embedded llama.cpp model (harness.local_model), free and in-process."""
+    """A `local/...` model: the embedded llama.cpp model (harness.local.provider), free and in-process."""
     return model.startswith("local/")
 
 
 def _register_local(litellm: Any) -> None:
-    """Route `local/<model>` to harness.local_model as a litellm custom provider, so the embedded model is a
+    """Route `local/<model>` to harness.local.provider as a litellm custom provider, so the embedded model is a
     model string like any other (targets and judges). litellm strips the prefix and hands us its
     optional_params (temperature, max_tokens, seed, response_format, ...)."""
     if any(item.get("provider") == "local" for item in litellm.custom_provider_map):
@@ -120,7 +120,7 @@ def _register_local(litellm: Any) -> None:
     class LocalProvider(litellm.CustomLLM):  # litellm calls these with keyword arguments only
         def completion(self, *, model: str, messages: list, model_response: Any, optional_params: dict,
                        timeout: Any = None, **_: Any) -> Any:
-            from harness import local_model
+            from harness.local import provider as local_model
 
             try:
                 result = local_model.complete_model(model, messages, **optional_params, timeout_s=seconds(timeout))
@@ -130,7 +130,7 @@ def _register_local(litellm: Any) -> None:
 
         async def acompletion(self, *, model: str, messages: list, model_response: Any, optional_params: dict,
                               timeout: Any = None, **_: Any) -> Any:
-            from harness import local_model
+            from harness.local import provider as local_model
 
             try:
                 result = await local_model.acomplete_model(model, messages, **optional_params,

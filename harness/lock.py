@@ -1,24 +1,27 @@
-"""One run at a time per store: a lock file beside the DuckDB file, created atomically with O_EXCL.
+"""One run at a time per store: an exclusive `flock` held on a lock file beside the DuckDB file.
 
-The file holds the holder's pid, host, start time and (on Linux) the process start tick, so a lock left by a
-dead process (kill -9, power loss) is recognised and taken over, and a recycled pid is not mistaken for the
-holder. Taking over happens under an flock on the lock's directory: two processes that both find the same dead lock
-cannot both win. The lock is re-entrant within a process (`run --due` holds it across several runs).
+The kernel frees the lock when its holder dies (kill -9, power loss), so a stale lock cannot block a store and no
+pid check is needed. The file holds the holder's pid, host, start time and command, for the message a refused run
+prints. It is removed on release, while still locked; a process that opened the old file before it was removed sees
+that its file is no longer the one at the path and tries again. Re-entrant within a process (`run --due` holds it
+across several runs).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import socket
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from harness.errors import PactjuryError
+from harness.errors import PactjuryError, StoreError
 
-_HELD: dict[str, int] = {}  # lock path -> re-entry depth in this process
+_HELD: dict[str, tuple[int, int]] = {}  # lock path -> (open descriptor, re-entry depth) in this process
 
 
 class LockHeld(PactjuryError):
@@ -29,48 +32,12 @@ def lock_path(db: Path) -> Path:
     return Path(f"{db}.lock")
 
 
-def _proc_start(pid: int) -> int | None:
-    """The process start time in clock ticks since boot (Linux), to tell a recycled pid from the holder."""
+def _holder(fd: int) -> dict[str, Any]:
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return int(stat.rsplit(")", 1)[1].split()[19])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _alive(info: dict[str, Any]) -> bool:
-    if info.get("host") not in (None, socket.gethostname()):
-        return True  # cannot check another machine's processes: assume it is running
-    pid = info.get("pid")
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # exists, owned by someone else
-    recorded, current = info.get("proc_start"), _proc_start(pid)
-    return recorded is None or current is None or recorded == current
-
-
-def _read(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text() or "{}")
-    except FileNotFoundError:
-        return None
+        data = json.loads(os.pread(fd, 4096, 0).decode("utf-8", "replace") or "{}")
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
-
-
-def _young(path: Path, seconds: float = 10.0) -> bool:
-    import time
-
-    try:
-        return time.time() - path.stat().st_mtime < seconds
-    except OSError:
-        return False
 
 
 def _describe(db: Path, path: Path, info: dict[str, Any]) -> str:
@@ -79,57 +46,61 @@ def _describe(db: Path, path: Path, info: dict[str, Any]) -> str:
             "not starting an overlapping run")
 
 
+def _open(path: Path) -> int:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot create the store's lock file ({exc.strerror}); "
+                         "is the database's directory writable?") from None
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        return os.fstat(fd).st_ino == os.stat(path).st_ino
+    except FileNotFoundError:
+        return False
+
+
 def acquire(db: Path, command: str = "run") -> Path:
     path = lock_path(db)
-    path.parent.mkdir(parents=True, exist_ok=True)
     key = str(path.resolve())
-    if _HELD.get(key):
-        _HELD[key] += 1
+    if key in _HELD:
+        fd, depth = _HELD[key]
+        _HELD[key] = (fd, depth + 1)
         return path
-    me = dict(pid=os.getpid(), host=socket.gethostname(), proc_start=_proc_start(os.getpid()),
-              started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), command=command)
     for _ in range(5):
+        fd = _open(path)
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            info = _read(path)
-            if info is None:
-                continue  # released between our attempt and the read: try again
-            if (info and _alive(info)) or (not info and _young(path)):
-                # an empty lock may be one whose holder is writing it right now
-                raise LockHeld(_describe(db, path, info)) from None
-            _take_over(path, info)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            info = _holder(fd)
+            os.close(fd)
+            raise LockHeld(_describe(db, path, info)) from None
+        if not _same_file(fd, path):  # its holder removed it between our open and our lock: take the new one
+            os.close(fd)
             continue
-        with os.fdopen(fd, "w") as f:
-            json.dump(me, f)
-        _HELD[key] = 1
+        me = dict(pid=os.getpid(), host=socket.gethostname(),
+                  started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), command=command)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(me).encode(), 0)
+        _HELD[key] = (fd, 1)
         return path
     raise LockHeld(f"{db}: could not take the run lock {path} (contended); try again")
 
 
-def _take_over(path: Path, seen: dict[str, Any]) -> None:
-    """Remove a dead holder's lock, unless someone replaced it since we read it."""
-    import fcntl
-
-    guard = os.open(path.parent, os.O_RDONLY)  # the directory itself: nothing is left behind
-    try:
-        fcntl.flock(guard, fcntl.LOCK_EX)
-        if _read(path) == seen:
-            path.unlink(missing_ok=True)
-    finally:
-        os.close(guard)  # releases the flock
-
-
 def release(path: Path) -> None:
     key = str(path.resolve())
-    depth = _HELD.get(key, 0)
+    fd, depth = _HELD.get(key, (-1, 0))
     if depth > 1:
-        _HELD[key] = depth - 1
+        _HELD[key] = (fd, depth - 1)
         return
-    _HELD.pop(key, None)
-    info = _read(path)
-    if info and info.get("pid") == os.getpid():
-        path.unlink(missing_ok=True)
+    if depth == 0:
+        return
+    del _HELD[key]
+    if _same_file(fd, path):
+        path.unlink(missing_ok=True)  # still locked: nobody can take the file being removed
+    os.close(fd)  # frees the lock
 
 
 @contextmanager

@@ -8,7 +8,6 @@ v_run_cost, v_judge_cost, v_clause_cost, v_evidence_age (and v_run_status).
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 from datetime import datetime, timedelta, timezone
@@ -272,7 +271,7 @@ _COLUMNS: dict[str, tuple[str, list[tuple[str, Callable[[Any], str]]]]] = {
 
 
 def format_trend(name: str, frame: Any, limit: int | None = None) -> str:
-    from harness.commands import format_table
+    from harness.report.text import format_table
 
     title, columns = _COLUMNS[name]
     total = len(frame)
@@ -288,33 +287,6 @@ def format_trend(name: str, frame: Any, limit: int | None = None) -> str:
         return f"== {title}\n(none)"
     rows = [[fn(r) for _, fn in columns] for r in frame.to_dict(orient="records")]
     return f"== {title}{shown}\n" + format_table([h for h, _ in columns], rows)
-
-
-def cmd_trends(args: argparse.Namespace) -> int:
-    from harness.cli import db_path, emit_json
-    from harness.store import Store
-
-    views = tuple(args.view) if args.view else TREND_VIEWS
-    filters = dict(pact=args.pact, agent=args.agent, clause=args.clause, since=parse_since(args.since),
-                   judge=args.judge)
-    with Store(db_path(args), read_only=True) as store:
-        frames = trends(store, views, **filters)
-        robust = robustness_trend(store, pact=args.pact, agent=args.agent, clause=args.clause)
-    if args.json:
-        out = {name: records(frame.tail(args.limit) if args.limit and name != "age" else frame)
-               for name, frame in frames.items()}
-        emit_json({**out, "robustness": robust})
-        return 0
-    print("\n\n".join(format_trend(name, frames[name], args.limit or 30) for name in views))
-    if robust:
-        from harness.commands import format_table
-
-        print("\n\nrobustness: pass rate under attack vs on the same cases unattacked, per run, clause and mutator")
-        print(format_table(["run", "agent", "clause", "mutator", "attacks", "attack pass", "original pass", "delta"],
-                           [[r["run_id"], r["agent"], r["clause_id"], r["mutator"], r["n_attacks"],
-                             _pct(r["attack_pass_rate"]), _pct(r["original_pass_rate"]), _pp(r["delta"])]
-                            for r in robust]))
-    return 0
 
 
 def robustness_trend(store: Any, pact: str | None = None, agent: str | None = None, clause: str | None = None,

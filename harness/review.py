@@ -8,12 +8,10 @@ records the agent's standing decision and trust score again.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
 import secrets
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -86,25 +84,6 @@ def to_csv(items: Sequence[dict[str, Any]]) -> str:
 
 def to_jsonl(items: Sequence[dict[str, Any]]) -> str:
     return "".join(json.dumps(it, ensure_ascii=False, default=str) + "\n" for it in items)
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    from harness.cli import db_path
-    from harness.store import Store
-
-    fmt = args.format or ("jsonl" if args.output and str(args.output).endswith((".jsonl", ".ndjson")) else "csv")
-    with Store(db_path(args), read_only=True) as store:
-        items = queue(store, args.run_id)
-    text = to_jsonl(items) if fmt == "jsonl" else to_csv(items)
-    if args.output:
-        try:
-            Path(args.output).write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"{args.output}: cannot write ({exc.strerror})") from None
-        print(f"{len(items)} case(s) to review from run {args.run_id} written to {args.output}", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
-    return 0
 
 
 # ---------------------------------------------------------------- import
@@ -216,28 +195,6 @@ def import_labels(store: Any, path: Path, reviewer: str | None) -> dict[str, Any
                 reviewers=sorted({r["reviewer"] for r in rows}), runs=[revise(store, run_id, import_id) for run_id in runs])
 
 
-def cmd_import(args: argparse.Namespace) -> int:
-    from harness.cli import db_path, emit_json
-    from harness.lock import run_lock
-    from harness.store import Store
-
-    db = db_path(args)
-    with run_lock(db, "review import"), Store(db) as store:
-        report = import_labels(store, Path(args.file), args.reviewer)
-    if args.json:
-        emit_json(report)
-        return 0
-    print(f"imported {report['labels']} label(s) ({report['passed']} pass, {report['failed']} fail) by "
-          f"{', '.join(report['reviewers'])} from {report['file']}")
-    for r in report["runs"]:
-        changes = "; ".join(f"{c['clause_id']} {c['before']} -> {c['after']}" for c in r["changed"]) or "no status change"
-        print(f"run {r['run_id']}: revision {r['revision']}, decision {r['decision'].upper()} "
-              f"(was {str(r['previous_decision']).upper()}); {changes}")
-        print(f"agent {r['agent']}: standing decision {r['standing_decision'].upper()}, trust score "
-              f"{'-' if r['score'] is None else r['score']}")
-    return 0
-
-
 # ---------------------------------------------------------------- calibration
 
 
@@ -285,38 +242,6 @@ def calibration(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def format_calibration(stats: Sequence[dict[str, Any]]) -> str:
-    from harness.commands import format_table
-
-    def f(x: Any, fmt: str = "{:.0%}") -> str:
-        return "-" if x is None else fmt.format(x)
-
-    rows = [[s["judge"], s["n"], s["not_counted"], f"{f(s['accuracy'])}" + (
-        f" ({s['accuracy_ci_low']:.0%}-{s['accuracy_ci_high']:.0%})" if s["accuracy_ci_low"] is not None else ""),
-             f(s["kappa"], "{:.2f}"), f(s["sensitivity"]), f(s["specificity"])] for s in stats]
-    return format_table(["judge", "compared", "not compared", "agrees with humans (95% CI)", "Cohen's kappa",
-                         "sensitivity", "specificity"], rows)
-
-
-def cmd_stats(args: argparse.Namespace) -> int:
-    from harness.cli import db_path, emit_json
-    from harness.store import Store
-
-    if bool(args.run_id) == bool(args.all):
-        raise ConfigError("review stats needs a RUN_ID or --all")
-    with Store(db_path(args), read_only=True) as store:
-        if args.run_id:
-            store.run(args.run_id)
-        stats = calibration(store.calibration_rows(args.run_id))
-    if args.json:
-        emit_json(stats)
-    elif all(s["labelled"] == 0 for s in stats):
-        print("no human labels on jury verdicts yet (pactjury review export RUN, then review import FILE)")
-    else:
-        print(format_calibration(stats))
-    return 0
-
-
 # ---------------------------------------------------------------- the run summary of show and run
 
 
@@ -353,14 +278,3 @@ def enrich_summary(store: Any, summary: dict[str, Any], confidence: float | None
     return summary
 
 
-def summary_extra_lines(s: dict[str, Any]) -> list[str]:
-    """Lines `format_summary` appends: review revision and judge calibration."""
-    lines = []
-    if s.get("revision"):
-        labelled = sum(c.get("human_labels", 0) for c in s["clauses"])
-        lines += ["", f"human review: revision {s['revision']}, {labelled} verdict(s) set by reviewers "
-                      "(the jury's original results are kept)"]
-    if s.get("calibration") and any(c["labelled"] for c in s["calibration"]):
-        lines += ["", "judges against human labels (not compared: abstained, or the panel was inconclusive):",
-                  format_calibration(s["calibration"])]
-    return lines

@@ -15,7 +15,6 @@ case of the clause. Decided means pass, fail or error; an error counts against t
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 COLUMNS = ("clause_id", "mutator", "n_attacks", "attack_pass_rate", "n_original", "original_pass_rate", "delta")
@@ -108,28 +107,6 @@ def _diff(a: Any, b: Any) -> float | None:
 # ---------------------------------------------------------------- the command
 
 
-def cmd_robustness(args: argparse.Namespace) -> int:
-    from harness.cli import EXIT_OK, db_path, emit_json
-    from harness.store import Store
-
-    with Store(db_path(args), read_only=True) as store:
-        if args.compare:
-            rows = compare_robustness(store, args.run_id, args.compare, targeted=args.targeted)
-        else:
-            rows = robustness(store, args.run_id, targeted=args.targeted)
-    if args.clause:
-        rows = [r for r in rows if r["clause_id"] == args.clause]
-    if args.json:
-        emit_json(rows)
-        return EXIT_OK
-    if not rows:
-        print(f"run {args.run_id}" + (f" / {args.compare}" if args.compare else "")
-              + ": no adversarial cases (add an adversarial: block to the suite, or run with --mutate)")
-        return EXIT_OK
-    print(format_compare(rows, args.run_id, args.compare) if args.compare else format_robustness(rows, args.run_id))
-    return EXIT_OK
-
-
 def _pct(v: Any) -> str:
     return "-" if v is None else f"{v:.0%}"
 
@@ -138,30 +115,3 @@ def _pp(v: Any) -> str:
     return "-" if v is None else f"{v * 100:+.0f} pp"
 
 
-def format_robustness(rows: list[dict[str, Any]], run_id: str) -> str:
-    from harness.commands import format_table
-
-    shown = [r for r in rows if r["n_attacks"] or r["n_original"]]
-    table = [[r["clause_id"], r["mutator"], r["n_attacks"], _pct(r["attack_pass_rate"]), r["n_original"],
-              _pct(r["original_pass_rate"]), _pp(r["delta"])] for r in shown]
-    worst = min((r for r in rows if r["delta"] is not None), key=lambda r: r["delta"], default=None)
-    lines = [f"robustness of run {run_id}: pass rate under attack vs on the same cases unattacked", "",
-             format_table(["clause", "mutator", "attacks", "pass", "originals", "pass", "delta"], table), ""]
-    idle = sorted({r["clause_id"] for r in rows} - {r["clause_id"] for r in shown})
-    if idle:
-        lines.append(f"no decided verdicts under attack (pending-jury?): {', '.join(idle)}")
-    if worst is not None and worst["delta"] < 0:
-        lines.append(f"largest drop: {worst['clause_id']} under {worst['mutator']} ({_pp(worst['delta'])})")
-    lines.append("decided verdicts only (errors count as fails); pending-jury, inconclusive and not-applicable "
-                 "are left out")
-    return "\n".join(lines)
-
-
-def format_compare(rows: list[dict[str, Any]], base: str, other: str) -> str:
-    from harness.commands import format_table
-
-    table = [[r["clause_id"], r["mutator"], _pct(r["base_attack_pass_rate"]), _pct(r["other_attack_pass_rate"]),
-              _pp(r["attack_pass_rate_change"]), _pp(r["base_delta"]), _pp(r["other_delta"])] for r in rows]
-    return "\n".join([f"robustness: {base} (base) vs {other} (other)", "",
-                      format_table(["clause", "mutator", "base pass", "other pass", "change", "base delta",
-                                    "other delta"], table)])

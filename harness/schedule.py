@@ -3,9 +3,6 @@ command's output for cron (--quiet) and CI (--junit)."""
 
 from __future__ import annotations
 
-import argparse
-import copy
-import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -98,128 +95,6 @@ def due_items(store: Any | None, root: Path, horizon_s: float, now: datetime, ag
     return items
 
 
-def _open_store(db: Path, write: bool) -> Any | None:
-    from harness.store import Store
-
-    if not write and not Path(db).exists():
-        return None
-    return Store(db, read_only=not write)
-
-
-def cmd_due(args: argparse.Namespace) -> int:
-    from harness.cli import db_path, emit_json
-    from harness.clock import now
-    from harness.commands import format_table
-
-    root = args.suites_root or DEFAULT_SUITES_ROOT
-    store = _open_store(db_path(args), write=False)
-    try:
-        items = due_items(store, root, args.horizon, now(), args.agent, args.agent is not None,
-                          with_jury=bool(args.panel))
-    finally:
-        if store is not None:
-            store.close()
-    due = [i for i in items if i.due]
-    if args.json:
-        emit_json([i.as_dict() for i in (items if args.all else due)])
-    elif args.quiet:
-        for path in dict.fromkeys(str(i.suite_dir) for i in due):
-            print(path)
-    else:
-        shown = items if args.all else due
-        if shown:
-            print(format_table(["suite", "pact", "agent", "due", "why"],
-                               [[str(i.suite_dir), f"{i.pact_id} v{i.pact_version}", i.agent or "-",
-                                 "DUE" if i.due else "no", i.reason] for i in shown]))
-        else:
-            from harness.trust import fmt_duration
-
-            print(f"nothing due under {root}" + (f" within {fmt_duration(args.horizon)}" if args.horizon else ""))
-    return 0
-
-
 # ---------------------------------------------------------------- run
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    """`run`: one suite (harness.commands.cmd_run), or with --due every due suite under a root, one lock for all."""
-    from harness.commands import cmd_run as run_one
-
-    if args.quiet:
-        args.no_progress = True
-    if not args.due:
-        return run_one(args)
-    if args.resume:
-        raise ConfigError("--due and --resume do not combine")
-    if not args.target:
-        raise ConfigError("run --due needs --target")
-    from harness.cli import EXIT_ABORTED, EXIT_BREACH, EXIT_OK, db_path, emit_json
-    from harness.clock import now
-    from harness.commands import _target_options
-    from harness.lock import run_lock
-    from harness.target import make_target
-
-    root = args.suite_dir or DEFAULT_SUITES_ROOT
-    agent = args.agent or make_target(args.target, _target_options(args)).spec
-    db = db_path(args)
-    collected: list[dict[str, Any]] = []
-    worst = EXIT_OK
-    with run_lock(db, "run --due"):
-        store = _open_store(db, write=True)
-        try:
-            items = [i for i in due_items(store, root, args.horizon, now(), agent, True, with_jury=bool(args.panel))
-                     if i.due]
-        finally:
-            store.close()
-        if not items and not args.quiet and not args.json:
-            print(f"nothing due under {root} for {agent}", file=sys.stderr)
-        for item in items:
-            if not args.quiet and not args.json:
-                print(f"due: {item.suite_dir} ({item.reason})", file=sys.stderr)
-            one = copy.copy(args)
-            one.due, one.suite_dir, one.collect = False, item.suite_dir, collected
-            code = run_one(one)
-            if code == EXIT_ABORTED:
-                return code
-            worst = max(worst, code)
-    if args.json:
-        emit_json(collected)
-    if args.junit:
-        from harness import junit
-
-        junit.write(args.junit, collected)
-    return EXIT_BREACH if worst == EXIT_BREACH else worst
-
-
-def emit_run_summary(args: argparse.Namespace, summary: dict[str, Any]) -> int:
-    """Print a finished run's summary (text, JSON, or only breaches with --quiet), write --junit; exit status."""
-    from harness.cli import EXIT_BREACH, EXIT_OK, emit_json
-    from harness.commands import format_summary
-
-    collect = getattr(args, "collect", None)
-    if collect is not None:
-        collect.append(summary)
-    breached = [c for c in summary["clauses"] if c["status"] == "breached"]
-    if getattr(args, "quiet", False):
-        print_breaches(summary, breached)
-    elif args.json:
-        if collect is None:
-            emit_json(summary)
-    else:
-        print(format_summary(summary))
-    if getattr(args, "junit", None) and collect is None:
-        from harness import junit
-
-        junit.write(args.junit, [summary])
-    return EXIT_BREACH if breached else EXIT_OK
-
-
-def print_breaches(summary: dict[str, Any], breached: list[dict[str, Any]]) -> None:
-    from harness.junit import evidence_line
-
-    run = summary["run"]
-    for c in breached:
-        print(f"BREACHED {run['pact_id']}/{c['clause_id']} ({c['severity']}) in run {run['run_id']} "
-              f"[{run.get('agent') or '-'}]: {evidence_line(c)}")
-    if breached and summary.get("decision"):
-        print(f"decision for run {run['run_id']}: {summary['decision']['decision'].upper()}")

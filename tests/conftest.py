@@ -53,7 +53,7 @@ os.environ[netguard.LOG_ENV] = GUARD.child_log
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_NETGUARD_DIR, _SAVED_ENV["PYTHONPATH"]) if p)
 atexit.register(shutil.rmtree, _LOG_DIR, True)  # pytest_unconfigure does it too; this covers a crash
 
-from harness.openai_server import Fault, Reply, ScriptedResponder, ServerHandle, start_in_thread  # noqa: E402
+from harness.testing.openai_server import Fault, Reply, ScriptedResponder, ServerHandle, start_in_thread  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from harness.cli import main
-from harness.openai_server import Reply, ScriptedResponder, start_in_thread
+from harness.testing.openai_server import Reply, ScriptedResponder, start_in_thread
 from suitefiles import BASIC_PACT, write_panel, write_suite
 
 N_CASES = 12

@@ -12,7 +12,7 @@ import yaml
 from harness.cli import main
 from harness.derive import Probe, Stats, attacker_probes, derive, fill_placeholders, parse_proposals, proposal_probe, \
     read_source
-from harness.openai_server import Fault, Reply
+from harness.testing.openai_server import Fault, Reply
 from harness.suite import load_plan
 from suitefiles import BASIC_PACT, basic_suite, write_suite
 

@@ -6,10 +6,9 @@ import json
 import re
 import time
 
-import duckdb
 import pytest
 
-from harness.openai_server import Fault, Reply
+from harness.testing.openai_server import Fault, Reply
 from suitefiles import basic_suite, write_agent, write_panel, write_suite
 from test_run_cli import pj, rows
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.llm import LLMRequest, LLMResponse, classify, complete, provider_of, retry_after_s, scrub
-from harness.openai_server import Fault, Reply
+from harness.testing.openai_server import Fault, Reply
 from harness.types import ToolCall
 
 pytestmark = pytest.mark.timeout(20)

@@ -20,7 +20,7 @@ import httpx
 import jsonschema
 import pytest
 
-from harness import local_model
+from harness.local import provider as local_model
 from harness.judge import VOTE_SCHEMA, RubricLibrary, prepare
 from harness.llm import LLMRequest, complete
 from harness.types import Case, Clause, ContextDoc, JudgeSpec, PanelSpec, Transcript
@@ -143,7 +143,7 @@ def test_a_cached_message_prefix_gives_exactly_the_cold_result_and_is_evicted_by
 
 
 def test_flat_schemas_take_the_field_writer_and_others_the_grammar():
-    from harness.local_fields import flat_fields
+    from harness.local.fields import flat_fields
 
     schema = json.loads((ROOT / "suites" / "itsm" / "reply.schema.json").read_text())
     fields = flat_fields(schema)

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness.openai_server import Fault, Reply, ScriptedResponder, start_in_thread
+from harness.testing.openai_server import Fault, Reply, ScriptedResponder, start_in_thread
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -143,7 +143,7 @@ def test_many_concurrent_delayed_requests(fake_llm):
 
 
 def test_module_cli_prints_ready_and_serves():
-    proc = subprocess.Popen([sys.executable, "-m", "harness.openai_server", "--port", "0", "--latency-ms", "10",
+    proc = subprocess.Popen([sys.executable, "-m", "harness.testing.openai_server", "--port", "0", "--latency-ms", "10",
                              "--reply", "fixed text"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     try:

@@ -6,9 +6,7 @@ with autoescape on, never marks such text safe, and the filter script reads only
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -198,25 +196,3 @@ def write_report(store: Any, run_id: str, path: Path) -> Path:
     return path
 
 
-def cmd_report(args: argparse.Namespace) -> int:
-    from harness.cli import db_path
-    from harness.store import Store
-
-    db = db_path(args)
-    with Store(db, read_only=True) as store:
-        path = write_report(store, args.run_id, args.output or report_path(db, args.run_id))
-    print(path)
-    return 0
-
-
-def run_report(store: Any, run_id: str) -> str | None:
-    """The report `pactjury run` writes at the end, beside the database. A failure to write it is a warning:
-    the run's evidence is already stored, and `pactjury report` can write it again."""
-    path = report_path(store.path, run_id)
-    try:
-        write_report(store, run_id, path)
-    except Exception as exc:  # noqa: BLE001 (the run itself succeeded)
-        print(f"warning: report not written: {exc}", file=sys.stderr)
-        return None
-    print(f"report: {path}", file=sys.stderr)
-    return str(path)

@@ -5,7 +5,7 @@ into `/v1/chat/completions` (plain JSON or SSE streaming), `/v1/models` and `/he
 `ScriptedResponder` replays per-model scripts for tests and benchmarks; `pactjury serve-model`
 plugs a real local model in as the responder.
 
-    python -m harness.openai_server --port 8199 --latency-ms 50 --reply "hello"
+    python -m harness.testing.openai_server --port 8199 --latency-ms 50 --reply "hello"
 """
 
 from __future__ import annotations
@@ -369,7 +369,7 @@ async def serve_forever(responder: Responder, host: str = "127.0.0.1", port: int
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m harness.openai_server", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m harness.testing.openai_server", description=__doc__.splitlines()[0])
     ap.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: loopback only)")
     ap.add_argument("--port", type=int, default=0, help="port (default: any free port)")
     ap.add_argument("--latency-ms", type=float, default=0.0, help="delay added to every reply")

@@ -12,7 +12,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .local_prompt import _Grammar, _last_logprobs, _logits, _pick
+from .prompt import _Grammar, _last_logprobs, _logits, _pick
 
 _SCALARS = (str, int, float, bool)
 _STRING_CHAR = r'char ::= [^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4})'

@@ -16,12 +16,12 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .local_cache import PrefixCache
-from .local_fields import Field, flat_fields, make_writer
-from .local_prompt import (TURN_STOPS, _Grammar, _last_logprobs, _logits, _pick, _schema_of, grammar_for,
+from .cache import PrefixCache
+from .fields import Field, flat_fields, make_writer
+from .prompt import (TURN_STOPS, _Grammar, _last_logprobs, _logits, _pick, _schema_of, grammar_for,
                            render_segments, tokenize_segments)
 
-# Gemma 3 270M, the pretrained base model, Q4_K_M; how messages become its prompt is in local_prompt.py.
+# Gemma 3 270M, the pretrained base model, Q4_K_M; how messages become its prompt is in prompt.py.
 MODEL, PROVIDER = "gemma-3-270m", "local"
 LOGPROB_SUFFIX = ":logprob"  # local/gemma-3-270m:logprob scores the verdict from log-probs instead of writing it
 CALIBRATED_SUFFIX = ":calibrated"  # ...:calibrated chooses JSON enum values with contextual calibration
@@ -160,10 +160,10 @@ def generate(messages: Sequence[dict[str, Any]], *, temperature: float | None = 
              stop: Sequence[str] | str | None = None, timeout_s: float | None = None,
              cancel: threading.Event | None = None, calibrate: bool = False) -> LocalResult:
     """One completion, synchronously (serialised with every other call). temperature 0 is greedy; a fixed seed
-    makes sampling repeatable; a reused prompt prefix holds what reading it afresh would (local_cache.py), so no
+    makes sampling repeatable; a reused prompt prefix holds what reading it afresh would (cache.py), so no
     result depends on the calls before it. Free text ends at the transcript's next turn, JSON output where its
     grammar ends; a set `cancel` ends it at the next token (finish_reason "cancelled"). A flat JSON schema is
-    written by local_fields.py; `calibrate` then divides its choices by their probabilities for a content-free
+    written by fields.py; `calibrate` then divides its choices by their probabilities for a content-free
     input (the last message replaced by N/A)."""
     if (fields := flat_fields(_schema_of(response_format)[1])) is not None:
         return _generate_flat(messages, fields, temperature=temperature, max_tokens=max_tokens, seed=seed,

@@ -2,29 +2,26 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import ipaddress
 import signal
-import sys
 from typing import Any
 
 from harness.errors import ConfigError
 
 
 class LocalResponder:
-    """An openai_server responder answering with harness.local_model: the request's temperature, seed,
+    """An openai_server responder answering with harness.local.provider: the request's temperature, seed,
     max_tokens (or max_completion_tokens), stop and response_format are honoured; usage is real. The model
     name picks the mode: gemma-3-270m generates, gemma-3-270m:logprob scores a judge's verdict."""
 
     def model_names(self) -> list[str]:
-        from harness.local_model import SERVED
+        from harness.local.provider import SERVED
 
         return list(SERVED)
 
     async def __call__(self, body: dict[str, Any]) -> Any:
-        from harness import local_model
-        from harness.openai_server import Fault, Reply
+        from harness.local import provider as local_model
+        from harness.testing.openai_server import Fault, Reply
 
         model = str(body.get("model") or local_model.MODEL)
         params = {k: body.get(k) for k in ("temperature", "seed", "stop", "response_format")}
@@ -44,18 +41,11 @@ class LocalResponder:
                      finish_reason=result.finish_reason)
 
 
-def _loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
-
-
 async def serve(model: str, host: str, port: int) -> None:
     """Listen until SIGINT or SIGTERM, then close cleanly."""
     from aiohttp import web
 
-    from harness.openai_server import build_app
+    from harness.testing.openai_server import build_app
 
     runner = web.AppRunner(build_app(LocalResponder()), access_log=None, handler_cancellation=True,
                            shutdown_timeout=0.5)
@@ -77,27 +67,3 @@ async def serve(model: str, host: str, port: int) -> None:
         await runner.cleanup()
 
 
-def cmd_serve_model(args: argparse.Namespace) -> int:
-    from harness import local_model
-
-    try:
-        name, mode = local_model.parse_model(args.model)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-    model = f"{local_model.PROVIDER}/{name}"
-    if mode != "generate":
-        print(f"note: one server answers {', '.join(local_model.PROVIDER + '/' + m for m in local_model.SERVED)}; "
-              "clients pick by the model name they send", file=sys.stderr)
-    if not _loopback(args.host):
-        print(f"warning: listening on {args.host}, beyond this machine; the endpoint has no authentication",
-              file=sys.stderr)
-    try:
-        print(f"loading {model} ...", file=sys.stderr, flush=True)
-        try:
-            local_model.load()
-        except ImportError as exc:
-            raise ConfigError(str(exc)) from None
-        asyncio.run(serve(model, args.host, args.port))
-    except KeyboardInterrupt:  # Ctrl-C before the signal handlers were in place
-        pass
-    return 0

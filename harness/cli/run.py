@@ -1,0 +1,318 @@
+"""`pactjury run`: one suite, a resumed run, or every due suite (--due); the run's printed summary."""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from harness.cli.common import (DB_HELP, EXIT_ABORTED, EXIT_BREACH, EXIT_OK, confidence, db_path, duration, emit_json,
+                                finite_float, non_negative_int, open_store, positive_float, positive_int)
+from harness.errors import ConfigError
+
+
+def add_parsers(sub: Any) -> None:
+    run = sub.add_parser("run", help="run a suite against a target agent and store the evidence")
+    run.add_argument("suite_dir", nargs="?", type=Path, help="suite directory (suite.yaml + pact.yaml) or a suite file")
+    run.add_argument("--target", help="litellm model (openai/gpt-4o-mini, ...), python:module:function or cmd:COMMAND")
+    run.add_argument("--target-base-url", help="base URL of an OpenAI-compatible server for a model target")
+    run.add_argument("--target-api-key-env", metavar="VAR", help="name of the environment variable holding the key")
+    run.add_argument("--target-system", type=Path, metavar="FILE",
+                     help="model targets: a text file replacing each case's system prompt (e.g. few-shot examples)")
+    run.add_argument("--target-schema", type=Path, metavar="FILE",
+                     help="model targets: a JSON Schema file; the model is asked for (or constrained to) that JSON")
+    run.add_argument("--agent", help="agent name recorded with the run (default: the target spec)")
+    run.add_argument("--agent-version", help="agent version recorded with the run")
+    run.add_argument("--concurrency", type=positive_int, default=8, help="cases in flight at once (default 8)")
+    run.add_argument("--timeout", type=positive_float, default=60.0, help="per-call timeout in seconds (default 60)")
+    run.add_argument("--retries", type=non_negative_int, default=0, help="retries of a failed model call (default 0)")
+    run.add_argument("--temperature", type=finite_float, default=0.0, help="model target temperature (default 0)")
+    run.add_argument("--max-tokens", type=positive_int, help="model target max tokens")
+    run.add_argument("--seed", type=int, help="model target seed")
+    run.add_argument("--no-adversarial", action="store_true",
+                     help="leave out the cases the suite's adversarial: block adds (run the originals only)")
+    run.add_argument("--mutate", metavar="NAME,...",
+                     help="also run every case attacked by these comma-separated mutators (the originals run too; "
+                          "an unknown name lists the valid ones)")
+    run.add_argument("--mutate-seed", type=int, default=None, help="seed of the --mutate attacks (default 0)")
+    run.add_argument("--panel", help="judge panel: an id in judges/panels/ or a panel file (default: none; "
+                     "clauses that need judges stay pending-jury)")
+    run.add_argument("--no-cache", action="store_true", help="call every judge even if the store has the same call")
+    run.add_argument("--resume", metavar="RUN_ID", help="finish an interrupted run; nothing stored is redone")
+    run.add_argument("--confidence", type=confidence,
+                     help="confidence of the Wilson intervals that decide clause statuses (default 0.95)")
+    run.add_argument("--due", action="store_true",
+                     help="run every suite under SUITE_DIR (default suites/) whose evidence is due for this agent")
+    run.add_argument("--horizon", type=duration, default=0.0,
+                     help="with --due: also run suites whose evidence goes stale within this time (e.g. 1d)")
+    run.add_argument("--quiet", action="store_true",
+                     help="print nothing unless a clause is breached (for cron); errors still go to stderr")
+    run.add_argument("--junit", type=Path, metavar="FILE", help="also write the clause results as JUnit XML")
+    run.add_argument("--db", type=Path, help=DB_HELP)
+    run.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
+    run.add_argument("--no-report", action="store_true", help="do not write the HTML report beside the database")
+    run.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    run.set_defaults(handler=cmd_run)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """`run`: one suite, or with --due every due suite under a root, one lock for all."""
+    if args.quiet:
+        args.no_progress = True
+    if not args.due:
+        return run_one(args)
+    return cmd_run_due(args)
+
+
+def _target_options(args: argparse.Namespace) -> Any:
+    from harness.target import TargetOptions
+
+    system = _read_text(args.target_system, "--target-system") if args.target_system else None
+    schema = None
+    if args.target_schema:
+        try:
+            schema = json.loads(_read_text(args.target_schema, "--target-schema"))
+        except ValueError as exc:
+            raise ConfigError(f"not valid JSON: {exc}", where=str(args.target_schema)) from None
+    response_format = ({"type": "json_schema", "json_schema": {"name": "agent_reply", "schema": schema, "strict": True}}
+                       if schema is not None else None)
+    return TargetOptions(base_url=args.target_base_url, api_key_env=args.target_api_key_env, timeout_s=args.timeout,
+                         temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed, retries=args.retries,
+                         system=system, response_format=response_format)
+
+
+def _sha256_file(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _read_text(path: Path, flag: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{flag}: cannot read file ({exc.strerror})", where=str(path)) from None
+
+
+def _recorded_options(args: argparse.Namespace) -> dict[str, Any]:
+    from harness.secrets import redact_url
+
+    return dict(target_base_url=redact_url(args.target_base_url) if args.target_base_url else None,
+                target_api_key_env=args.target_api_key_env, timeout_s=args.timeout, retries=args.retries,
+                no_adversarial=args.no_adversarial,
+                target_system=str(args.target_system) if args.target_system else None,
+                target_system_sha256=_sha256_file(args.target_system) if args.target_system else None,
+                target_schema=str(args.target_schema) if args.target_schema else None,
+                temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed,
+                concurrency=args.concurrency, confidence=getattr(args, "confidence", None) or 0.95,
+                **({"mutate": list(args.mutate_names), "mutate_seed": args.mutate_seed}
+                   if getattr(args, "mutate_names", None) else {}))
+
+
+def run_one(args: argparse.Namespace) -> int:
+    from harness.pipeline import RunSettings, execute, start_run
+    from harness.store import Store
+    from harness.target import make_target
+
+    if args.resume:
+        return _resume(args)
+    if args.suite_dir is None or not args.target:
+        raise ConfigError("run needs SUITE_DIR and --target (or --resume RUN_ID)")
+    from harness.suite import load_plan
+
+    plan = load_plan(args.suite_dir, adversarial=not args.no_adversarial)
+    if getattr(args, "mutate", None):  # --mutate: attacks made on the fly, recorded in the run's options
+        from harness.adversarial import mutate_plan, parse_mutate_option
+
+        args.mutate_names, args.mutate_seed = parse_mutate_option(args.mutate), args.mutate_seed or 0
+        plan = mutate_plan(plan, args.mutate_names, args.mutate_seed)
+    for w in plan.warnings if not getattr(args, "quiet", False) else ():
+        print(f"warning: {w}", file=sys.stderr)
+    target = make_target(args.target, _target_options(args))
+    settings = RunSettings(agent=args.agent or target.spec, agent_version=args.agent_version,
+                           concurrency=args.concurrency, options=_recorded_options(args),
+                           progress=not args.no_progress and not args.json, jury=_jury(args, target),
+                           confidence=getattr(args, "confidence", None) or 0.95)
+    # Everything that can be wrong with the input is checked above, before the store is touched.
+    from harness.lock import run_lock
+
+    with run_lock(db_path(args)), Store(db_path(args)) as store:
+        run_id = start_run(store, plan, target, settings)
+        _announce(args, f"run {run_id}: {len(plan.suite.cases)} cases of {plan.suite.id} against {target.spec}")
+        return _execute(args, store, plan, target, run_id, settings, execute)
+
+
+def _jury(args: argparse.Namespace, target: Any, run: dict[str, Any] | None = None) -> Any:
+    from harness.panel import Jury, load_panel
+
+    ref = args.panel or (run or {}).get("panel_id")
+    if not ref:
+        return None
+    spec, rubrics = load_panel(ref)
+    if run is not None and run.get("panel_hash") and run["panel_hash"] != spec.hash:
+        raise ConfigError(f"panel {spec.id} changed since run {run['run_id']} started ({run['panel_hash'][:12]} -> "
+                          f"{spec.hash[:12]}); a changed panel is a new version: start a new run")
+    return Jury(panel=spec, rubrics=rubrics, target_model=getattr(target, "model", None),
+                use_cache=not args.no_cache)
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from harness.pipeline import RunSettings, execute
+    from harness.store import Store
+    from harness.target import make_target
+
+    from harness.lock import run_lock
+
+    with run_lock(db_path(args)), Store(db_path(args)) as store:
+        run = store.run(args.resume)
+        if run["status"] == "completed":
+            raise ConfigError(f"run {args.resume} is already completed; nothing to resume")
+        from harness.suite import load_plan
+
+        plan = load_plan(Path(run["suite_path"]), adversarial=not run["options"].get("no_adversarial"))
+        if run["options"].get("mutate"):  # the run's --mutate attacks, made again from the recorded seed
+            from harness.adversarial import mutate_plan
+
+            plan = mutate_plan(plan, run["options"]["mutate"], run["options"].get("mutate_seed") or 0)
+        for field, now in (("pact_hash", plan.pact.hash), ("suite_hash", plan.suite.hash)):
+            if run[field] != now:
+                what = field.split("_")[0]
+                raise ConfigError(f"the {what} changed since run {args.resume} started ({run[field][:12]} -> "
+                                  f"{now[:12]}); a changed {what} is a new version: start a new run")
+        recorded = run["options"]
+        spec = args.target or run["target_spec"].split(" @ ")[0]
+        args.target_base_url = args.target_base_url or recorded.get("target_base_url")
+        args.target_api_key_env = args.target_api_key_env or recorded.get("target_api_key_env")
+        args.target_system = args.target_system or recorded.get("target_system")
+        args.target_schema = args.target_schema or recorded.get("target_schema")
+        target = make_target(spec, _target_options(args))
+        if target.spec != run["target_spec"]:
+            raise ConfigError(f"--target {target.spec!r} differs from the run's target {run['target_spec']!r}")
+        settings = RunSettings(agent=run["agent"], agent_version=run["agent_version"],
+                               concurrency=args.concurrency, progress=not args.no_progress and not args.json,
+                               jury=_jury(args, target, run),
+                               confidence=getattr(args, "confidence", None) or recorded.get("confidence") or 0.95)
+        _announce(args, f"resuming run {args.resume}: {run['n_done']} of {run['n_cases']} cases already stored")
+        return _execute(args, store, plan, target, args.resume, settings, execute)
+
+
+def _announce(args: argparse.Namespace, line: str) -> None:
+    if not args.json and not getattr(args, "quiet", False):
+        print(line, file=sys.stderr)
+
+
+def _execute(args: argparse.Namespace, store: Any, plan: Any, target: Any, run_id: str, settings: Any,
+             execute: Any) -> int:
+    import asyncio
+    if settings.jury is not None or hasattr(target, "model"):
+        from harness.llm import preload
+
+        preload()  # litellm's import must not be billed to the first case's latency
+    try:
+        asyncio.run(execute(store, plan, target, run_id, settings))
+    except KeyboardInterrupt:
+        done = len(store.done_case_ids(run_id))
+        print(f"\npactjury: aborted; {done} of {len(plan.suite.cases)} cases stored. "
+              f"Resume with: pactjury run --resume {run_id}" + (f" --db {args.db}" if args.db else ""),
+              file=sys.stderr)
+        return EXIT_ABORTED
+    from harness.summary import run_summary
+
+    summary = run_summary(store, run_id)
+    if not getattr(args, "no_report", False):
+        summary["report"] = run_report(store, run_id)  # prints "report: PATH" on stderr
+    return emit_run_summary(args, summary)  # text, JSON or --quiet; --junit; 1 if a clause is breached
+
+
+def cmd_run_due(args: argparse.Namespace) -> int:
+    if args.resume:
+        raise ConfigError("--due and --resume do not combine")
+    if not args.target:
+        raise ConfigError("run --due needs --target")
+    from harness.clock import now
+    from harness.lock import run_lock
+    from harness.target import make_target
+
+    from harness.schedule import DEFAULT_SUITES_ROOT, due_items
+
+    root = args.suite_dir or DEFAULT_SUITES_ROOT
+    agent = args.agent or make_target(args.target, _target_options(args)).spec
+    db = db_path(args)
+    collected: list[dict[str, Any]] = []
+    worst = EXIT_OK
+    with run_lock(db, "run --due"):
+        store = open_store(db, write=True)
+        try:
+            items = [i for i in due_items(store, root, args.horizon, now(), agent, True, with_jury=bool(args.panel))
+                     if i.due]
+        finally:
+            store.close()
+        if not items and not args.quiet and not args.json:
+            print(f"nothing due under {root} for {agent}", file=sys.stderr)
+        for item in items:
+            if not args.quiet and not args.json:
+                print(f"due: {item.suite_dir} ({item.reason})", file=sys.stderr)
+            one = copy.copy(args)
+            one.due, one.suite_dir, one.collect = False, item.suite_dir, collected
+            code = run_one(one)
+            if code == EXIT_ABORTED:
+                return code
+            worst = max(worst, code)
+    if args.json:
+        emit_json(collected)
+    if args.junit:
+        from harness.report import junit
+
+        junit.write(args.junit, collected)
+    return EXIT_BREACH if worst == EXIT_BREACH else worst
+
+
+def emit_run_summary(args: argparse.Namespace, summary: dict[str, Any]) -> int:
+    """Print a finished run's summary (text, JSON, or only breaches with --quiet), write --junit; exit status."""
+    from harness.report.text import format_summary
+
+    collect = getattr(args, "collect", None)
+    if collect is not None:
+        collect.append(summary)
+    breached = [c for c in summary["clauses"] if c["status"] == "breached"]
+    if getattr(args, "quiet", False):
+        print_breaches(summary, breached)
+    elif args.json:
+        if collect is None:
+            emit_json(summary)
+    else:
+        print(format_summary(summary))
+    if getattr(args, "junit", None) and collect is None:
+        from harness.report import junit
+
+        junit.write(args.junit, [summary])
+    return EXIT_BREACH if breached else EXIT_OK
+
+
+def print_breaches(summary: dict[str, Any], breached: list[dict[str, Any]]) -> None:
+    from harness.report.junit import evidence_line
+
+    run = summary["run"]
+    for c in breached:
+        print(f"BREACHED {run['pact_id']}/{c['clause_id']} ({c['severity']}) in run {run['run_id']} "
+              f"[{run.get('agent') or '-'}]: {evidence_line(c)}")
+    if breached and summary.get("decision"):
+        print(f"decision for run {run['run_id']}: {summary['decision']['decision'].upper()}")
+
+
+def run_report(store: Any, run_id: str) -> str | None:
+    """The report `pactjury run` writes at the end, beside the database. A failure to write it is a warning:
+    the run's evidence is already stored, and `pactjury report` can write it again."""
+    from harness.report import report_path, write_report
+
+    path = report_path(store.path, run_id)
+    try:
+        write_report(store, run_id, path)
+    except Exception as exc:  # noqa: BLE001 (the run itself succeeded)
+        print(f"warning: report not written: {exc}", file=sys.stderr)
+        return None
+    print(f"report: {path}", file=sys.stderr)
+    return str(path)

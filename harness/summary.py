@@ -1,0 +1,15 @@
+"""The summary of one run that `run` and `show` print: clause results, decision, totals, panel, review."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def run_summary(store: Any, run_id: str, confidence: float | None = None) -> dict[str, Any]:
+    from harness.jury_views import panel_summary
+    from harness.review import enrich_summary
+
+    run = store.run(run_id)
+    summary = dict(run=run, clauses=store.clause_results(run_id), decision=store.decision(run_id),
+                   totals=store.run_totals(run_id), panel=panel_summary(store, run_id))
+    return enrich_summary(store, summary, confidence)  # latest human-review revision, failing cases, calibration
