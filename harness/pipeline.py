@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -164,10 +165,13 @@ async def execute(store: Store, plan: Plan, target: Target, run_id: str, setting
     for case in todo:
         queue.put_nowait(case)
     writer = _Writer(store, run_id)
-    if settings.jury is not None and settings.jury.use_cache:
+    jury = settings.jury
+    if jury is not None and jury.use_cache:
         loop = asyncio.get_running_loop()
-        # on the store's own thread: the DuckDB connection is used by one thread at a time
-        settings.jury.lookup = lambda keys: loop.run_in_executor(writer.pool, store.cached_votes, keys)
+        # A new Jury with the cache door in its constructor, not one patched afterwards. The lookup runs on the
+        # store's own thread: the DuckDB connection is used by one thread at a time.
+        jury = dataclasses.replace(
+            jury, lookup=lambda keys: loop.run_in_executor(writer.pool, store.cached_votes, keys))
 
     async def worker(progress: Progress) -> None:
         while True:
@@ -177,8 +181,8 @@ async def execute(store: Store, plan: Plan, target: Target, run_id: str, setting
                 return
             transcript = await target.run(case, run_id)
             result = evaluate_case(plan, case, transcript)
-            if settings.jury is not None:
-                result = await judge_case(settings.jury, plan, result)
+            if jury is not None:
+                result = await judge_case(jury, plan, result)
             await writer.add(result)
             progress.advance(transcript.error is not None)
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import sys
 from pathlib import Path
+from dataclasses import dataclass, replace
 from typing import Any
 
-from harness.cli.common import (DB_HELP, EXIT_ABORTED, EXIT_BREACH, EXIT_OK, confidence, db_path, duration, emit_json,
+from harness.cli.common import (DB_HELP, EXIT_ABORTED, EXIT_BREACH, EXIT_OK, confidence, duration, emit_json,
                                 finite_float, non_negative_int, open_store, positive_float, positive_int)
 from harness.errors import ConfigError
 
@@ -58,29 +58,86 @@ def add_parsers(sub: Any) -> None:
     run.set_defaults(handler=cmd_run)
 
 
+@dataclass(frozen=True)
+class RunRequest:
+    """What `pactjury run` was asked, built once from the arguments; a resumed or due run is a changed copy."""
+
+    suite_dir: Path | None
+    target: str | None
+    target_base_url: str | None
+    target_api_key_env: str | None
+    target_system: Path | None
+    target_schema: Path | None
+    agent: str | None
+    agent_version: str | None
+    concurrency: int
+    timeout: float
+    retries: int
+    temperature: float
+    max_tokens: int | None
+    seed: int | None
+    no_adversarial: bool
+    mutate: tuple[str, ...]
+    mutate_seed: int
+    panel: str | None
+    no_cache: bool
+    resume: str | None
+    confidence: float | None
+    due: bool
+    horizon: float
+    quiet: bool
+    junit: Path | None
+    db: Path | None
+    progress: bool
+    report: bool
+    json: bool
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> RunRequest:
+        mutate: tuple[str, ...] = ()
+        if args.mutate:  # an unknown mutator fails here, before anything runs
+            from harness.adversarial import parse_mutate_option
+
+            mutate = tuple(parse_mutate_option(args.mutate))
+        return cls(suite_dir=args.suite_dir, target=args.target, target_base_url=args.target_base_url,
+                   target_api_key_env=args.target_api_key_env, target_system=args.target_system,
+                   target_schema=args.target_schema, agent=args.agent, agent_version=args.agent_version,
+                   concurrency=args.concurrency, timeout=args.timeout, retries=args.retries,
+                   temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed,
+                   no_adversarial=args.no_adversarial, mutate=mutate, mutate_seed=args.mutate_seed or 0,
+                   panel=args.panel, no_cache=args.no_cache, resume=args.resume, confidence=args.confidence,
+                   due=args.due, horizon=args.horizon, quiet=args.quiet, junit=args.junit, db=args.db,
+                   # --quiet is for cron: no progress either
+                   progress=not (args.no_progress or args.quiet or args.json), report=not args.no_report,
+                   json=args.json)
+
+    @property
+    def db_path(self) -> Path:
+        from harness.store import default_db
+
+        return Path(self.db) if self.db else default_db()
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """`run`: one suite, or with --due every due suite under a root, one lock for all."""
-    if args.quiet:
-        args.no_progress = True
-    if not args.due:
-        return run_one(args)
-    return cmd_run_due(args)
+    req = RunRequest.from_args(args)
+    return run_due(req) if req.due else run_one(req)
 
 
-def _target_options(args: argparse.Namespace) -> Any:
+def _target_options(req: RunRequest) -> Any:
     from harness.target import TargetOptions
 
-    system = _read_text(args.target_system, "--target-system") if args.target_system else None
+    system = _read_text(req.target_system, "--target-system") if req.target_system else None
     schema = None
-    if args.target_schema:
+    if req.target_schema:
         try:
-            schema = json.loads(_read_text(args.target_schema, "--target-schema"))
+            schema = json.loads(_read_text(req.target_schema, "--target-schema"))
         except ValueError as exc:
-            raise ConfigError(f"not valid JSON: {exc}", where=str(args.target_schema)) from None
+            raise ConfigError(f"not valid JSON: {exc}", where=str(req.target_schema)) from None
     response_format = ({"type": "json_schema", "json_schema": {"name": "agent_reply", "schema": schema, "strict": True}}
                        if schema is not None else None)
-    return TargetOptions(base_url=args.target_base_url, api_key_env=args.target_api_key_env, timeout_s=args.timeout,
-                         temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed, retries=args.retries,
+    return TargetOptions(base_url=req.target_base_url, api_key_env=req.target_api_key_env, timeout_s=req.timeout,
+                         temperature=req.temperature, max_tokens=req.max_tokens, seed=req.seed, retries=req.retries,
                          system=system, response_format=response_format)
 
 
@@ -97,116 +154,115 @@ def _read_text(path: Path, flag: str) -> str:
         raise ConfigError(f"{flag}: cannot read file ({exc.strerror})", where=str(path)) from None
 
 
-def _recorded_options(args: argparse.Namespace) -> dict[str, Any]:
+def _recorded_options(req: RunRequest) -> dict[str, Any]:
     from harness.secrets import redact_url
 
-    return dict(target_base_url=redact_url(args.target_base_url) if args.target_base_url else None,
-                target_api_key_env=args.target_api_key_env, timeout_s=args.timeout, retries=args.retries,
-                no_adversarial=args.no_adversarial,
-                target_system=str(args.target_system) if args.target_system else None,
-                target_system_sha256=_sha256_file(args.target_system) if args.target_system else None,
-                target_schema=str(args.target_schema) if args.target_schema else None,
-                temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed,
-                concurrency=args.concurrency, confidence=getattr(args, "confidence", None) or 0.95,
-                **({"mutate": list(args.mutate_names), "mutate_seed": args.mutate_seed}
-                   if getattr(args, "mutate_names", None) else {}))
+    return dict(target_base_url=redact_url(req.target_base_url) if req.target_base_url else None,
+                target_api_key_env=req.target_api_key_env, timeout_s=req.timeout, retries=req.retries,
+                no_adversarial=req.no_adversarial,
+                target_system=str(req.target_system) if req.target_system else None,
+                target_system_sha256=_sha256_file(req.target_system) if req.target_system else None,
+                target_schema=str(req.target_schema) if req.target_schema else None,
+                temperature=req.temperature, max_tokens=req.max_tokens, seed=req.seed,
+                concurrency=req.concurrency, confidence=req.confidence or 0.95,
+                **({"mutate": list(req.mutate), "mutate_seed": req.mutate_seed} if req.mutate else {}))
 
 
-def run_one(args: argparse.Namespace) -> int:
+def run_one(req: RunRequest, collect: list[dict[str, Any]] | None = None) -> int:
+    from harness.lock import run_lock
     from harness.pipeline import RunSettings, execute, start_run
     from harness.store import Store
+    from harness.suite import load_plan
     from harness.target import make_target
 
-    if args.resume:
-        return _resume(args)
-    if args.suite_dir is None or not args.target:
+    if req.resume:
+        return _resume(req)
+    if req.suite_dir is None or not req.target:
         raise ConfigError("run needs SUITE_DIR and --target (or --resume RUN_ID)")
-    from harness.suite import load_plan
+    plan = load_plan(req.suite_dir, adversarial=not req.no_adversarial)
+    if req.mutate:  # --mutate: attacks made on the fly, recorded in the run's options
+        from harness.adversarial import mutate_plan
 
-    plan = load_plan(args.suite_dir, adversarial=not args.no_adversarial)
-    if getattr(args, "mutate", None):  # --mutate: attacks made on the fly, recorded in the run's options
-        from harness.adversarial import mutate_plan, parse_mutate_option
-
-        args.mutate_names, args.mutate_seed = parse_mutate_option(args.mutate), args.mutate_seed or 0
-        plan = mutate_plan(plan, args.mutate_names, args.mutate_seed)
-    for w in plan.warnings if not getattr(args, "quiet", False) else ():
+        plan = mutate_plan(plan, list(req.mutate), req.mutate_seed)
+    for w in plan.warnings if not req.quiet else ():
         print(f"warning: {w}", file=sys.stderr)
-    target = make_target(args.target, _target_options(args))
-    settings = RunSettings(agent=args.agent or target.spec, agent_version=args.agent_version,
-                           concurrency=args.concurrency, options=_recorded_options(args),
-                           progress=not args.no_progress and not args.json, jury=_jury(args, target),
-                           confidence=getattr(args, "confidence", None) or 0.95)
+    target = make_target(req.target, _target_options(req))
+    settings = RunSettings(agent=req.agent or target.spec, agent_version=req.agent_version,
+                           concurrency=req.concurrency, options=_recorded_options(req), progress=req.progress,
+                           jury=_jury(req, target), confidence=req.confidence or 0.95)
     # Everything that can be wrong with the input is checked above, before the store is touched.
-    from harness.lock import run_lock
-
-    with run_lock(db_path(args)), Store(db_path(args)) as store:
+    with run_lock(req.db_path), Store(req.db_path) as store:
         run_id = start_run(store, plan, target, settings)
-        _announce(args, f"run {run_id}: {len(plan.suite.cases)} cases of {plan.suite.id} against {target.spec}")
-        return _execute(args, store, plan, target, run_id, settings, execute)
+        _announce(req, f"run {run_id}: {len(plan.suite.cases)} cases of {plan.suite.id} against {target.spec}")
+        return _execute(req, store, plan, target, run_id, settings, execute, collect)
 
 
-def _jury(args: argparse.Namespace, target: Any, run: dict[str, Any] | None = None) -> Any:
+def _jury(req: RunRequest, target: Any, run: dict[str, Any] | None = None) -> Any:
     from harness.panel import Jury, load_panel
 
-    ref = args.panel or (run or {}).get("panel_id")
+    ref = req.panel or (run or {}).get("panel_id")
     if not ref:
         return None
     spec, rubrics = load_panel(ref)
     if run is not None and run.get("panel_hash") and run["panel_hash"] != spec.hash:
         raise ConfigError(f"panel {spec.id} changed since run {run['run_id']} started ({run['panel_hash'][:12]} -> "
                           f"{spec.hash[:12]}); a changed panel is a new version: start a new run")
-    return Jury(panel=spec, rubrics=rubrics, target_model=getattr(target, "model", None),
-                use_cache=not args.no_cache)
+    return Jury(panel=spec, rubrics=rubrics, target_model=getattr(target, "model", None), use_cache=not req.no_cache)
 
 
-def _resume(args: argparse.Namespace) -> int:
+def _resume(req: RunRequest) -> int:
+    from harness.lock import run_lock
     from harness.pipeline import RunSettings, execute
     from harness.store import Store
+    from harness.suite import load_plan
     from harness.target import make_target
 
-    from harness.lock import run_lock
-
-    with run_lock(db_path(args)), Store(db_path(args)) as store:
-        run = store.run(args.resume)
+    run_id = str(req.resume)
+    with run_lock(req.db_path), Store(req.db_path) as store:
+        run = store.run(run_id)
         if run["status"] == "completed":
-            raise ConfigError(f"run {args.resume} is already completed; nothing to resume")
-        from harness.suite import load_plan
-
-        plan = load_plan(Path(run["suite_path"]), adversarial=not run["options"].get("no_adversarial"))
-        if run["options"].get("mutate"):  # the run's --mutate attacks, made again from the recorded seed
+            raise ConfigError(f"run {run_id} is already completed; nothing to resume")
+        recorded = run["options"]
+        plan = load_plan(Path(run["suite_path"]), adversarial=not recorded.get("no_adversarial"))
+        if recorded.get("mutate"):  # the run's --mutate attacks, made again from the recorded seed
             from harness.adversarial import mutate_plan
 
-            plan = mutate_plan(plan, run["options"]["mutate"], run["options"].get("mutate_seed") or 0)
+            plan = mutate_plan(plan, recorded["mutate"], recorded.get("mutate_seed") or 0)
         for field, now in (("pact_hash", plan.pact.hash), ("suite_hash", plan.suite.hash)):
             if run[field] != now:
                 what = field.split("_")[0]
-                raise ConfigError(f"the {what} changed since run {args.resume} started ({run[field][:12]} -> "
+                raise ConfigError(f"the {what} changed since run {run_id} started ({run[field][:12]} -> "
                                   f"{now[:12]}); a changed {what} is a new version: start a new run")
-        recorded = run["options"]
-        spec = args.target or run["target_spec"].split(" @ ")[0]
-        args.target_base_url = args.target_base_url or recorded.get("target_base_url")
-        args.target_api_key_env = args.target_api_key_env or recorded.get("target_api_key_env")
-        args.target_system = args.target_system or recorded.get("target_system")
-        args.target_schema = args.target_schema or recorded.get("target_schema")
-        target = make_target(spec, _target_options(args))
+        # what the command line leaves out comes from what the run recorded
+        req = replace(req, target=req.target or run["target_spec"].split(" @ ")[0],
+                      target_base_url=req.target_base_url or recorded.get("target_base_url"),
+                      target_api_key_env=req.target_api_key_env or recorded.get("target_api_key_env"),
+                      target_system=req.target_system or _path(recorded.get("target_system")),
+                      target_schema=req.target_schema or _path(recorded.get("target_schema")),
+                      confidence=req.confidence or recorded.get("confidence"))
+        target = make_target(str(req.target), _target_options(req))
         if target.spec != run["target_spec"]:
             raise ConfigError(f"--target {target.spec!r} differs from the run's target {run['target_spec']!r}")
-        settings = RunSettings(agent=run["agent"], agent_version=run["agent_version"],
-                               concurrency=args.concurrency, progress=not args.no_progress and not args.json,
-                               jury=_jury(args, target, run),
-                               confidence=getattr(args, "confidence", None) or recorded.get("confidence") or 0.95)
-        _announce(args, f"resuming run {args.resume}: {run['n_done']} of {run['n_cases']} cases already stored")
-        return _execute(args, store, plan, target, args.resume, settings, execute)
+        settings = RunSettings(agent=run["agent"], agent_version=run["agent_version"], concurrency=req.concurrency,
+                               progress=req.progress, jury=_jury(req, target, run),
+                               confidence=req.confidence or 0.95)
+        _announce(req, f"resuming run {run_id}: {run['n_done']} of {run['n_cases']} cases already stored")
+        return _execute(req, store, plan, target, run_id, settings, execute)
 
 
-def _announce(args: argparse.Namespace, line: str) -> None:
-    if not args.json and not getattr(args, "quiet", False):
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None
+
+
+def _announce(req: RunRequest, line: str) -> None:
+    if not req.json and not req.quiet:
         print(line, file=sys.stderr)
 
 
-def _execute(args: argparse.Namespace, store: Any, plan: Any, target: Any, run_id: str, settings: Any,
-             execute: Any) -> int:
+def _execute(req: RunRequest, store: Any, plan: Any, target: Any, run_id: str, settings: Any, execute: Any,
+             collect: list[dict[str, Any]] | None = None) -> int:
     import asyncio
+
     if settings.jury is not None or hasattr(target, "model"):
         from harness.llm import preload
 
@@ -216,79 +272,76 @@ def _execute(args: argparse.Namespace, store: Any, plan: Any, target: Any, run_i
     except KeyboardInterrupt:
         done = len(store.done_case_ids(run_id))
         print(f"\npactjury: aborted; {done} of {len(plan.suite.cases)} cases stored. "
-              f"Resume with: pactjury run --resume {run_id}" + (f" --db {args.db}" if args.db else ""),
+              f"Resume with: pactjury run --resume {run_id}" + (f" --db {req.db}" if req.db else ""),
               file=sys.stderr)
         return EXIT_ABORTED
     from harness.summary import run_summary
 
     summary = run_summary(store, run_id)
-    if not getattr(args, "no_report", False):
+    if req.report:
         summary["report"] = run_report(store, run_id)  # prints "report: PATH" on stderr
-    return emit_run_summary(args, summary)  # text, JSON or --quiet; --junit; 1 if a clause is breached
+    return emit_run_summary(req, summary, collect)  # text, JSON or --quiet; --junit; 1 if a clause is breached
 
 
-def cmd_run_due(args: argparse.Namespace) -> int:
-    if args.resume:
-        raise ConfigError("--due and --resume do not combine")
-    if not args.target:
-        raise ConfigError("run --due needs --target")
+def run_due(req: RunRequest) -> int:
     from harness.clock import now
     from harness.lock import run_lock
+    from harness.schedule import DEFAULT_SUITES_ROOT, due_items
     from harness.target import make_target
 
-    from harness.schedule import DEFAULT_SUITES_ROOT, due_items
-
-    root = args.suite_dir or DEFAULT_SUITES_ROOT
-    agent = args.agent or make_target(args.target, _target_options(args)).spec
-    db = db_path(args)
+    if req.resume:
+        raise ConfigError("--due and --resume do not combine")
+    if not req.target:
+        raise ConfigError("run --due needs --target")
+    root = req.suite_dir or DEFAULT_SUITES_ROOT
+    agent = req.agent or make_target(req.target, _target_options(req)).spec
     collected: list[dict[str, Any]] = []
     worst = EXIT_OK
-    with run_lock(db, "run --due"):
-        store = open_store(db, write=True)
+    with run_lock(req.db_path, "run --due"):
+        store = open_store(req.db_path, write=True)
         try:
-            items = [i for i in due_items(store, root, args.horizon, now(), agent, True, with_jury=bool(args.panel))
+            items = [i for i in due_items(store, root, req.horizon, now(), agent, True, with_jury=bool(req.panel))
                      if i.due]
         finally:
-            store.close()
-        if not items and not args.quiet and not args.json:
+            if store is not None:
+                store.close()
+        if not items and not req.quiet and not req.json:
             print(f"nothing due under {root} for {agent}", file=sys.stderr)
         for item in items:
-            if not args.quiet and not args.json:
+            if not req.quiet and not req.json:
                 print(f"due: {item.suite_dir} ({item.reason})", file=sys.stderr)
-            one = copy.copy(args)
-            one.due, one.suite_dir, one.collect = False, item.suite_dir, collected
-            code = run_one(one)
+            code = run_one(replace(req, due=False, suite_dir=item.suite_dir), collected)
             if code == EXIT_ABORTED:
                 return code
             worst = max(worst, code)
-    if args.json:
+    if req.json:
         emit_json(collected)
-    if args.junit:
+    if req.junit:
         from harness.report import junit
 
-        junit.write(args.junit, collected)
+        junit.write(req.junit, collected)
     return EXIT_BREACH if worst == EXIT_BREACH else worst
 
 
-def emit_run_summary(args: argparse.Namespace, summary: dict[str, Any]) -> int:
-    """Print a finished run's summary (text, JSON, or only breaches with --quiet), write --junit; exit status."""
+def emit_run_summary(req: RunRequest, summary: dict[str, Any], collect: list[dict[str, Any]] | None = None) -> int:
+    """Print a finished run's summary (text, JSON, or only breaches with --quiet), write --junit; exit status.
+    Runs of `run --due` are collected instead, to print and write together at the end."""
     from harness.report.text import format_summary
 
-    collect = getattr(args, "collect", None)
     if collect is not None:
         collect.append(summary)
     breached = [c for c in summary["clauses"] if c["status"] == "breached"]
-    if getattr(args, "quiet", False):
+    if req.quiet:
         print_breaches(summary, breached)
-    elif args.json:
+    elif req.json:
         if collect is None:
             emit_json(summary)
     else:
         print(format_summary(summary))
-    if getattr(args, "junit", None) and collect is None:
+    if req.junit and collect is None:
         from harness.report import junit
 
-        junit.write(args.junit, [summary])
+        junit.write(req.junit, [summary])
     return EXIT_BREACH if breached else EXIT_OK
 
 
