@@ -16,7 +16,7 @@ DEMO_ARGS := suites/itsm --target local/gemma-3-270m:calibrated --target-system 
 	--target-schema suites/itsm/reply.schema.json --max-tokens 160 --panel local \
 	--no-adversarial --agent gemma-3-270m-fewshot --agent-version 1 --concurrency 2
 
-.PHONY: demo test bench clean
+.PHONY: demo test typecheck bench clean
 
 # uv installs the packages: it downloads them in parallel and builds llama-cpp-python while the rest arrive,
 # which took 3 min 15 s here against 4 min 36 s for pip. Its version is pinned like everything else.
@@ -41,9 +41,15 @@ $(DEV): $(RUNTIME)
 demo: $(RUNTIME)
 	$(BIN)/pactjury run $(DEMO_ARGS) || [ $$? -eq 1 ]
 
+# Lint first: it takes a second and fails before the 5-minute suite does.
 test: $(DEV)
+	$(BIN)/ruff check harness tests bench
 	.ci/ensure-chromium
 	$(BIN)/python -m pytest
+
+# mypy over harness/ (configured in pyproject.toml); not yet part of `make test`: see the README.
+typecheck: $(DEV)
+	$(BIN)/mypy
 
 bench: $(RUNTIME)
 	$(BIN)/python bench/bench_checks.py

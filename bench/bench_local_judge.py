@@ -27,8 +27,8 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness.local import provider as local_model  # noqa: E402
 from harness.judge import RubricLibrary, parse_reply, prepare  # noqa: E402
+from harness.local import provider as local_model  # noqa: E402
 from harness.types import Case, Clause, ContextDoc, JudgeSpec, PanelSpec, Transcript  # noqa: E402
 
 # (clause id, claim, user input, documents, {expected label: agent output})

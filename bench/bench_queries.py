@@ -243,8 +243,8 @@ def main() -> int:
         worst = 0.0
         for name in queries.TREND_VIEWS:
             fn = queries._FUNCTIONS[name]
-            all_s, all_rows = _time(lambda: fn(store))
-            one_s, one_rows = _time(lambda: fn(store, pact="pact-1", agent="agent-1"))
+            all_s, all_rows = _time(lambda fn=fn: fn(store))
+            one_s, one_rows = _time(lambda fn=fn: fn(store, pact="pact-1", agent="agent-1"))
             worst = max(worst, all_s, one_s)
             ok = "ok" if max(all_s, one_s) < QUERY_TARGET_S else "SLOW"
             print(f"{name:<24} {all_s:>9.3f}s {all_rows:>7,} {one_s:>15.3f}s {one_rows:>6,}   "

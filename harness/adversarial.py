@@ -15,8 +15,9 @@ tests, once, aimed at the clauses that selected it. The originals stay in the su
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable
+from typing import Any
 
 from harness.errors import ConfigError
 from harness.mutators import MUTATORS, check_name, mutate, mutated_id, params_for

@@ -7,7 +7,7 @@ trust scores are computed at this clock.
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from harness.errors import ConfigError
 
@@ -17,20 +17,20 @@ ENV = "PACTJURY_NOW"
 def parse_instant(text: str) -> datetime:
     text = text.strip()
     try:
-        return datetime.fromtimestamp(float(text), tz=timezone.utc)
+        return datetime.fromtimestamp(float(text), tz=UTC)
     except ValueError:
         pass
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise ConfigError(f"{ENV}={text!r}: expected an ISO 8601 time (2025-01-31T12:00:00Z) or Unix seconds") from None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def now() -> datetime:
     fixed = os.environ.get(ENV)
-    return parse_instant(fixed) if fixed else datetime.now(timezone.utc)
+    return parse_instant(fixed) if fixed else datetime.now(UTC)
 
 
 def as_utc(value: datetime) -> datetime:
-    return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)

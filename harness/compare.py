@@ -9,7 +9,8 @@ regressed (pass in A, fail in B) and improved (fail in A, pass in B).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from harness.errors import ConfigError, RunNotFound
 

@@ -15,7 +15,7 @@ import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +81,7 @@ def acquire(db: Path, command: str = "run") -> Path:
             os.close(fd)
             continue
         me = dict(pid=os.getpid(), host=socket.gethostname(),
-                  started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), command=command)
+                  started_at=datetime.now(UTC).isoformat(timespec="seconds"), command=command)
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(me).encode(), 0)
         _HELD[key] = (fd, 1)

@@ -6,28 +6,28 @@ import asyncio
 import dataclasses
 import secrets
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from harness import __version__
 from harness.checks import CheckContext, evaluate
+from harness.panel import Jury
 from harness.progress import Progress
 from harness.store import Store
 from harness.suite import Plan
 from harness.target import Target
 from harness.trust import DEFAULT_CONFIDENCE
-from harness.panel import Jury
-from harness.types import (Ballot, Case, CaseResult, CheckResult, Clause, ClauseResult, PactDecision, Transcript,
-                           Verdict)
+from harness.types import Ballot, Case, CaseResult, CheckResult, Clause, ClauseResult, PactDecision, Transcript, Verdict
 
 FLUSH_EVERY_CASES = 200
 FLUSH_EVERY_S = 0.5  # bounds what a kill -9 can cost: at most this much finished work is redone on resume
 
 
 def new_run_id() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
 
 
 # ---------------------------------------------------------------- the deterministic stage
@@ -98,7 +98,7 @@ class RunOutcome:
 def start_run(store: Store, plan: Plan, target: Target, settings: RunSettings) -> str:
     run_id = new_run_id()
     store.create_run(
-        dict(run_id=run_id, started_at=datetime.now(timezone.utc), pact_id=plan.pact.id,
+        dict(run_id=run_id, started_at=datetime.now(UTC), pact_id=plan.pact.id,
              pact_version=plan.pact.version, pact_hash=plan.pact.hash, suite_id=plan.suite.id,
              suite_hash=plan.suite.hash, suite_path=str((plan.suite_file or plan.suite_dir).resolve()), agent=settings.agent,
              agent_version=settings.agent_version, target_spec=target.spec,

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from harness.errors import ConfigError
 
@@ -140,7 +141,7 @@ def parse_since(text: str | None, now: datetime | None = None) -> datetime | Non
     """'7d' / '12h' / '2w' (that long ago) or an ISO date or time (UTC unless it names a zone)."""
     if text is None:
         return None
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     m = _RELATIVE.match(text)
     if m:
         return now - timedelta(**{_UNIT[m.group(2)]: float(m.group(1))})
@@ -149,7 +150,7 @@ def parse_since(text: str | None, now: datetime | None = None) -> datetime | Non
     except ValueError:
         raise ConfigError(f"--since {text!r}: use a duration (7d, 12h, 2w) or an ISO date/time "
                           "(2025-01-31, 2025-01-31T08:00)") from None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 # ---------------------------------------------------------------- the command

@@ -13,8 +13,9 @@ import io
 import json
 import secrets
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from harness.errors import ConfigError, RunNotFound
 

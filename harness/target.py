@@ -81,7 +81,7 @@ class PythonTarget:
         try:
             call = self.fn(payload) if self.is_async else asyncio.to_thread(self.fn, payload)
             reply = await asyncio.wait_for(call, self.timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return _error(run_id, case.id, start, f"timed out after {self.timeout_s:g}s")
         except Exception as exc:
             return _error(run_id, case.id, start, _short(exc))
@@ -111,7 +111,7 @@ class CommandTarget:
             return _error(run_id, case.id, start, _short(exc))
         try:
             out, err = await asyncio.wait_for(proc.communicate(json.dumps(case.payload()).encode()), self.timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             _kill(proc)
             await proc.wait()
             return _error(run_id, case.id, start, f"timed out after {self.timeout_s:g}s")

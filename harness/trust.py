@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from harness.types import Clause, ClauseResult, ConsequenceRule, Pact, PactDecision, Verdict
 

@@ -11,8 +11,9 @@ import atexit  # noqa: E402
 import shutil  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Any, Iterator  # noqa: E402
+from typing import Any
 
 import pytest  # noqa: E402
 
@@ -114,7 +115,7 @@ class FakeLLM:
     def requests(self) -> list[dict[str, Any]]:
         return self.responder.requests
 
-    def script(self, model: str, *items: Reply | Fault) -> "FakeLLM":
+    def script(self, model: str, *items: Reply | Fault) -> FakeLLM:
         self.responder.script(model, *items)
         return self
 

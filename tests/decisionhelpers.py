@@ -12,13 +12,14 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from suitefiles import BASIC_PACT, basic_suite, write_agent, write_suite
+
 from harness.agreement import case_agreement
 from harness.pipeline import RunSettings, execute, finish, start_run
 from harness.store import Store
 from harness.suite import load_plan
 from harness.target import make_target
 from harness.types import Ballot, CaseResult, CheckResult, Transcript, Verdict, Vote
-from suitefiles import BASIC_PACT, basic_suite, write_agent, write_suite
 
 
 def run_suite(db: Path, suite_dir: Path, agent: str = "bot", confidence: float = 0.95) -> str:

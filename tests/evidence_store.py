@@ -26,9 +26,10 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from suitefiles import BASIC_PACT, write_panel, write_suite
+
 from harness.cli import main
 from harness.testing.openai_server import Reply, ScriptedResponder, start_in_thread
-from suitefiles import BASIC_PACT, write_panel, write_suite
 
 N_CASES = 12
 PAYLOAD_OUTPUT = "<script>window.__pwned=1</script><img src=x onerror=window.__pwned=1>"
@@ -63,7 +64,7 @@ def respond_v2(case):
 
 def respond_old(case):
     return {"output": "hello there", "tokens_in": 3, "tokens_out": 2, "cost_usd": 0.0005}
-''' % (V1_WRONG, V2_WRONG, PAYLOAD_OUTPUT)
+''' % (V1_WRONG, V2_WRONG, PAYLOAD_OUTPUT)  # noqa: UP031 (braces in the code: % reads better)
 
 PASS = json.dumps({"verdict": "pass", "rationale": "courteous and helpful"})
 

@@ -8,6 +8,7 @@ import json
 
 import pytest
 import yaml
+from suitefiles import BASIC_PACT, basic_suite, write_suite
 
 from harness.adversarial import mutate_plan, parse_mutate_option
 from harness.errors import ConfigError
@@ -17,7 +18,6 @@ from harness.mutators.obfuscation import LEET, strip_zero_width, unhomoglyph
 from harness.pact import content_hash
 from harness.suite import load_plan
 from harness.types import Case, ContextDoc, Message
-from suitefiles import BASIC_PACT, basic_suite, write_suite
 
 ITSM = load_plan("suites/itsm")
 PACT = ITSM.pact

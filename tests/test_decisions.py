@@ -6,8 +6,8 @@ import copy
 from datetime import timedelta
 
 import pytest
-
 from decisionhelpers import det_suite, jury_pact, jury_run, jury_suite, run_suite
+
 from harness.decision import assess
 from harness.store import Store
 from harness.suite import load_plan
@@ -100,10 +100,11 @@ def test_default_rules_include_stale():
 
 
 def test_pact_files_accept_the_new_conditions(tmp_path):
+    import yaml
+    from suitefiles import BASIC_PACT
+
     from harness.errors import ConfigError
     from harness.pact import load_pact
-    from suitefiles import BASIC_PACT
-    import yaml
 
     pact = copy.deepcopy(BASIC_PACT)
     pact["consequences"] = [{"when": {"human_failures": True}, "action": "escalate"},

@@ -8,13 +8,21 @@ import shutil
 
 import pytest
 import yaml
+from suitefiles import BASIC_PACT, basic_suite, write_suite
 
 from harness.cli import main
-from harness.derive import Probe, Stats, attacker_probes, derive, fill_placeholders, parse_proposals, proposal_probe, \
-    read_source
-from harness.testing.openai_server import Fault, Reply
+from harness.derive import (
+    Probe,
+    Stats,
+    attacker_probes,
+    derive,
+    fill_placeholders,
+    parse_proposals,
+    proposal_probe,
+    read_source,
+)
 from harness.suite import load_plan
-from suitefiles import BASIC_PACT, basic_suite, write_suite
+from harness.testing.openai_server import Fault, Reply
 
 
 class Result:

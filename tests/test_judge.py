@@ -11,10 +11,18 @@ import pytest
 
 import harness.judge as judge_mod
 from harness.errors import ConfigError
-from harness.judge import (HASH_BOUNDARY, VOTE_SCHEMA, JudgeCall, RubricLibrary, execute, model_family, model_vendor,
-                           prepare)
-from harness.reply_parse import parse_reply
+from harness.judge import (
+    HASH_BOUNDARY,
+    VOTE_SCHEMA,
+    JudgeCall,
+    RubricLibrary,
+    execute,
+    model_family,
+    model_vendor,
+    prepare,
+)
 from harness.llm import LLMResponse, supports_response_schema
+from harness.reply_parse import parse_reply
 from harness.testing.openai_server import Fault, Reply
 from harness.types import Case, Clause, ContextDoc, JudgeSpec, Message, PanelSpec, ToolCall, Transcript
 

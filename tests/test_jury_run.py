@@ -7,10 +7,10 @@ import re
 import time
 
 import pytest
-
-from harness.testing.openai_server import Fault, Reply
 from suitefiles import basic_suite, write_agent, write_panel, write_suite
 from test_run_cli import pj, rows
+
+from harness.testing.openai_server import Fault, Reply
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -20,9 +20,9 @@ import httpx
 import jsonschema
 import pytest
 
-from harness.local import provider as local_model
 from harness.judge import VOTE_SCHEMA, RubricLibrary, prepare
 from harness.llm import LLMRequest, complete
+from harness.local import provider as local_model
 from harness.types import Case, Clause, ContextDoc, JudgeSpec, PanelSpec, Transcript
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]  # real model calls; generous for a busy machine
@@ -235,7 +235,7 @@ def test_a_cancelled_call_leaves_the_queue_and_stops_generating():
     assert waited < 10.0, f"the next call waited {waited:.1f} s behind cancelled ones"
 
 
-def _read_lines(stream: Any, lines: "queue.Queue[str]") -> None:
+def _read_lines(stream: Any, lines: queue.Queue[str]) -> None:
     for line in stream:
         lines.put(line)
 

@@ -6,11 +6,11 @@ import copy
 
 import pytest
 import yaml
+from suitefiles import BASIC_PACT, basic_suite, write_suite
 
 from harness.errors import ConfigError, LoadError
 from harness.pact import load_pact, parse_duration
 from harness.suite import load_plan
-from suitefiles import BASIC_PACT, basic_suite, write_suite
 
 
 def test_basic_plan_loads_and_binds_expectations(tmp_path):

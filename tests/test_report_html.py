@@ -10,9 +10,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import evidence_store as ev
 import pytest
 
-import evidence_store as ev
 from harness.jury_views import disagreements
 from harness.store import Store
 

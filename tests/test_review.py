@@ -7,9 +7,9 @@ import csv
 import json
 
 import pytest
+from decisionhelpers import jury_run, jury_suite
 from junitparser import Failure, JUnitXml, Skipped
 
-from decisionhelpers import jury_run, jury_suite
 from harness.cli import main
 from harness.review import calibration, kappa
 from harness.store import Store

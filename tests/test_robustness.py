@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from suitefiles import BASIC_PACT, basic_suite, write_suite
+from test_run_cli import pj, rows
 
 from harness.cli import main
 from harness.robustness import COLUMNS, compare_robustness, robustness, robustness_frame
 from harness.store import Store
-from suitefiles import BASIC_PACT, basic_suite, write_suite
-from test_run_cli import pj, rows
 
 AGENT = '''
 import json, re

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
 from suitefiles import basic_suite, write_agent, write_suite
 
 PJ = [sys.executable, "-m", "harness.cli"]

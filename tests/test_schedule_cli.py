@@ -9,18 +9,18 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from junitparser import Failure, JUnitXml
-
-from harness.cli import main
 from suitefiles import AGENT_SOURCE, BASIC_PACT, basic_suite, write_agent, write_suite
 from test_run_cli import PJ, pj, rows
 
+from harness.cli import main
+
 
 def _later(**delta) -> str:
-    return (datetime.now(timezone.utc) + timedelta(**delta)).isoformat()
+    return (datetime.now(UTC) + timedelta(**delta)).isoformat()
 
 
 def test_lock_refuses_an_overlapping_run_and_takes_over_a_dead_one(tmp_path):

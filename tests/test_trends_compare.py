@@ -7,16 +7,16 @@ import math
 from pathlib import Path
 
 import duckdb
+import evidence_store as ev
 import numpy as np
 import pytest
-
-import evidence_store as ev
 from evidence_store import cli
+from suitefiles import write_suite
+from test_run_cli import rows
+
 from harness import queries
 from harness.compare import bootstrap_diff_ci, compare_runs, conclusion, mcnemar_exact
 from harness.store import Store
-from suitefiles import write_suite
-from test_run_cli import rows
 
 pytestmark = pytest.mark.timeout(180)
 

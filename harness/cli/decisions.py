@@ -35,9 +35,9 @@ def add_parsers(sub: Any) -> None:
     due.set_defaults(handler=cmd_due)
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from harness.report.text import format_table, freshness_text
-    from harness.decision import assessments
     from harness.clock import now as clock_now
+    from harness.decision import assessments
+    from harness.report.text import format_table, freshness_text
     from harness.store import Store
     from harness.trust import fmt_duration
 
@@ -75,9 +75,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_due(args: argparse.Namespace) -> int:
+    from harness.clock import now
     from harness.report.text import format_table
     from harness.schedule import DEFAULT_SUITES_ROOT, due_items
-    from harness.clock import now
 
     root = args.suites_root or DEFAULT_SUITES_ROOT
     store = open_store(db_path(args), write=False)

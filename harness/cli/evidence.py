@@ -95,8 +95,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     from harness.report.text import format_summary
-    from harness.summary import run_summary
     from harness.store import Store
+    from harness.summary import run_summary
 
     with Store(db_path(args), read_only=True) as store:
         summary = run_summary(store, args.run_id, getattr(args, "confidence", None))
@@ -112,8 +112,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_disagreements(args: argparse.Namespace) -> int:
-    from harness.report.text import clip, fmt_num
     from harness.jury_views import disagreements
+    from harness.report.text import clip, fmt_num
     from harness.store import Store
 
     with Store(db_path(args), read_only=True) as store:
@@ -138,8 +138,8 @@ def cmd_disagreements(args: argparse.Namespace) -> int:
 
 
 def cmd_trends(args: argparse.Namespace) -> int:
-    from harness.report.text import format_table, pct, pp
     from harness.queries import TREND_VIEWS, format_trend, parse_since, records, robustness_trend, trends
+    from harness.report.text import format_table, pct, pp
     from harness.store import Store
 
     views = tuple(args.view) if args.view else TREND_VIEWS
@@ -165,8 +165,8 @@ def cmd_trends(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from harness.report.text import format_comparison
     from harness.compare import compare_runs, resolve_runs
+    from harness.report.text import format_comparison
     from harness.store import Store
 
     with Store(db_path(args), read_only=True) as store:

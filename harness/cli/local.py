@@ -27,8 +27,9 @@ def _loopback(host: str) -> bool:
 
 def cmd_serve_model(args: argparse.Namespace) -> int:
     import asyncio
-    from harness.local.serve import serve
+
     from harness.local import provider as local_model
+    from harness.local.serve import serve
 
     try:
         name, mode = local_model.parse_model(args.model)

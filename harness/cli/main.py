@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from harness import __version__
-from harness.cli import attacks, decisions, evidence, local, review, run as run_family, suites
+from harness.cli import attacks, decisions, evidence, local, review, suites
+from harness.cli import run as run_family
 from harness.cli.common import EXIT_ABORTED, EXIT_OK, EXIT_USAGE
 from harness.errors import PactjuryError
 

@@ -53,8 +53,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from harness.review import import_labels
     from harness.lock import run_lock
+    from harness.review import import_labels
     from harness.store import Store
 
     db = db_path(args)

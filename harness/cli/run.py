@@ -5,12 +5,24 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
-from harness.cli.common import (DB_HELP, EXIT_ABORTED, EXIT_BREACH, EXIT_OK, confidence, duration, emit_json,
-                                finite_float, non_negative_int, open_store, positive_float, positive_int)
+from harness.cli.common import (
+    DB_HELP,
+    EXIT_ABORTED,
+    EXIT_BREACH,
+    EXIT_OK,
+    confidence,
+    duration,
+    emit_json,
+    finite_float,
+    non_negative_int,
+    open_store,
+    positive_float,
+    positive_int,
+)
 from harness.errors import ConfigError
 
 

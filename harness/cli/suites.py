@@ -35,8 +35,8 @@ def add_parsers(sub: Any) -> None:
     der.set_defaults(handler=cmd_derive)
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from harness.suite import load_plan
     from harness.panel import PANELS_DIR, load_panel
+    from harness.suite import load_plan
 
     reports, warnings = [], []
     for suite_dir in args.suite_dirs:
@@ -75,6 +75,7 @@ def _plan_summary(plan: Any) -> dict[str, Any]:
 
 def cmd_derive(args: argparse.Namespace) -> int:
     import asyncio
+
     from harness.derive import Probe, Stats, attacker_probes, derive, read_source, render
     from harness.suite import load_plan
 

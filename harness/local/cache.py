@@ -6,8 +6,9 @@ import ctypes
 import hashlib
 import os
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 DEFAULT_BUDGET_MB = 256  # Gemma 3 270M keeps ~18 KiB of KV cache per token: a 500-token prefix is ~9 MiB
 

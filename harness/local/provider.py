@@ -11,15 +11,25 @@ import os
 import random
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from .cache import PrefixCache
 from .fields import Field, flat_fields, make_writer
-from .prompt import (TURN_STOPS, _Grammar, _last_logprobs, _logits, _pick, _schema_of, grammar_for,
-                           render_segments, tokenize_segments)
+from .prompt import (
+    TURN_STOPS,
+    _Grammar,
+    _last_logprobs,
+    _logits,
+    _pick,
+    _schema_of,
+    grammar_for,
+    render_segments,
+    tokenize_segments,
+)
 
 # Gemma 3 270M, the pretrained base model, Q4_K_M; how messages become its prompt is in prompt.py.
 MODEL, PROVIDER = "gemma-3-270m", "local"

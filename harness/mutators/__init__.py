@@ -9,7 +9,8 @@ deterministic for a (seed, case, mutator, variant): its only randomness is the `
 from __future__ import annotations
 
 import random
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from pydantic import ValidationError
 

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from harness.mutators.base import MutationInput, Mutated, Mutator, NoParams, pick, request_text, rewrite
+from harness.mutators.base import Mutated, MutationInput, Mutator, NoParams, pick, request_text, rewrite
 from harness.mutators.goals import generic_goal, goal_for, short_claim
 from harness.types import Clause, ContextDoc, Message
 

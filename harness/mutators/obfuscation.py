@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from harness.mutators.base import MutationInput, Mutated, Mutator, NoParams, pick, request_text, rewrite
+from harness.mutators.base import Mutated, MutationInput, Mutator, NoParams, pick, request_text, rewrite
 
 # ---------------------------------------------------------------- encodings
 
@@ -190,7 +190,7 @@ class PaddingParams(NoParams):
     position: Literal["before", "after", "around"] | None = None  # None: chosen by the seed
 
     @model_validator(mode="after")
-    def _one_target(self) -> "PaddingParams":
+    def _one_target(self) -> PaddingParams:
         if self.target_chars is not None and self.target_tokens is not None:
             raise ValueError("give target_chars or target_tokens, not both")
         return self

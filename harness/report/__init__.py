@@ -7,7 +7,7 @@ with autoescape on, never marks such text safe, and the filter script reads only
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +81,7 @@ def _pretty(output: str) -> str:
 
 
 def _in_utc(value: Any) -> Any:
-    return value.astimezone(timezone.utc) if isinstance(value, datetime) and value.tzinfo else value
+    return value.astimezone(UTC) if isinstance(value, datetime) and value.tzinfo else value
 
 
 def build_context(store: Any, run_id: str, trend_runs: int = TREND_RUNS) -> dict[str, Any]:
@@ -131,7 +131,7 @@ def build_context(store: Any, run_id: str, trend_runs: int = TREND_RUNS) -> dict
                 totals=store.run_totals(run_id), panel=panel,
                 panel_line=ballots_line(panel) if panel else None, judges=judges, heatmap=heatmap, jury_cost=jury_cost,
                 trends=trends, robustness=robust, disagreements=items, dis_clauses=dis_clauses, dis_judges=dis_judges,
-                trend_limit=trend_runs, generated_at=datetime.now(timezone.utc), version=__version__)
+                trend_limit=trend_runs, generated_at=datetime.now(UTC), version=__version__)
 
 
 def _trends(store: Any, run: dict[str, Any], limit: int, clause_order: list[str], svg: Any) -> list[dict[str, Any]]:

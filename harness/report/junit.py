@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import socket
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from harness.errors import ConfigError
 

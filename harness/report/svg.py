@@ -7,7 +7,8 @@ functions return `Markup`, which the report template inserts as is.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from markupsafe import Markup, escape
 

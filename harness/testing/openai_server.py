@@ -20,8 +20,9 @@ import signal
 import threading
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Union
+from typing import Any, Union
 
 from aiohttp import web
 
@@ -85,7 +86,7 @@ class ScriptedResponder:
         self._scripts: dict[str, collections.deque[Outcome]] = {}
         self._requests: list[dict[str, Any]] = []
 
-    def script(self, model: str, *items: Outcome) -> "ScriptedResponder":
+    def script(self, model: str, *items: Outcome) -> ScriptedResponder:
         for item in items:
             if not isinstance(item, (Reply, Fault)):
                 raise TypeError(f"script items must be Reply or Fault, not {type(item).__name__}")
@@ -343,7 +344,7 @@ class ServerHandle:
             self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
 
-    def __enter__(self) -> "ServerHandle":
+    def __enter__(self) -> ServerHandle:
         return self
 
     def __exit__(self, *exc: object) -> None:

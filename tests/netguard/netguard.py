@@ -21,7 +21,8 @@ import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~3 ms to import; the annotations are strings anyway
-    from typing import Any, Iterator
+    from collections.abc import Iterator
+    from typing import Any
 
 LOG_ENV = "PACTJURY_NETGUARD_LOG"
 MESSAGE_PREFIX = "pactjury tests:"
@@ -135,7 +136,7 @@ class NetworkGuard:
             with self._lock:
                 self._catchers.remove(caught)
 
-    def install(self) -> "NetworkGuard":
+    def install(self) -> NetworkGuard:
         with self._lock:
             if self._installed:
                 return self
