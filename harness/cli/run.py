@@ -177,6 +177,8 @@ def _recorded_options(req: RunRequest) -> dict[str, Any]:
                 target_schema=str(req.target_schema) if req.target_schema else None,
                 temperature=req.temperature, max_tokens=req.max_tokens, seed=req.seed,
                 concurrency=req.concurrency, confidence=req.confidence or 0.95,
+                # where the panel file is, so that `run --resume RUN_ID` needs nothing else
+                panel_file=str(_panel_file(req.panel)) if req.panel else None,
                 **({"mutate": list(req.mutate), "mutate_seed": req.mutate_seed} if req.mutate else {}))
 
 
@@ -212,7 +214,7 @@ def run_one(req: RunRequest, collect: list[dict[str, Any]] | None = None) -> int
 def _jury(req: RunRequest, target: Any, run: dict[str, Any] | None = None) -> Any:
     from harness.panel import Jury, load_panel
 
-    ref = req.panel or (run or {}).get("panel_id")
+    ref = req.panel or (run or {}).get("options", {}).get("panel_file") or (run or {}).get("panel_id")
     if not ref:
         return None
     spec, rubrics = load_panel(ref)
@@ -260,6 +262,12 @@ def _resume(req: RunRequest) -> int:
                                confidence=req.confidence or 0.95)
         _announce(req, f"resuming run {run_id}: {run['n_done']} of {run['n_cases']} cases already stored")
         return _execute(req, store, plan, target, run_id, settings, execute)
+
+
+def _panel_file(ref: str) -> Path:
+    from harness.panel import panel_path
+
+    return panel_path(ref).resolve()
 
 
 def _path(value: str | None) -> Path | None:
