@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -287,6 +288,11 @@ def _execute(req: RunRequest, store: Any, plan: Any, target: Any, run_id: str, s
         from harness.llm import preload
 
         preload()  # litellm's import must not be billed to the first case's latency
+    import signal
+
+    # SIGTERM (a scheduler or container stopping us) ends a run as Ctrl-C does: asyncio.run turns the SIGINT into
+    # a cancellation, so what finished is stored, an `aborted` event is recorded and the run can be resumed.
+    previous = signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
     try:
         asyncio.run(execute(store, plan, target, run_id, settings))
     except KeyboardInterrupt:
@@ -295,6 +301,8 @@ def _execute(req: RunRequest, store: Any, plan: Any, target: Any, run_id: str, s
               f"Resume with: pactjury run --resume {run_id}" + (f" --db {req.db}" if req.db else ""),
               file=sys.stderr)
         return EXIT_ABORTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     from harness.summary import run_summary
 
     summary = run_summary(store, run_id)
