@@ -12,9 +12,8 @@ are never exceptions: they are recorded as data on the transcript, check result 
 
 from __future__ import annotations
 
-
 # Every character str.splitlines() breaks at: a YAML key or a path may hold any of them.
-_LINE_BREAKS = {c: repr(c)[1:-1] for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
+_LINE_BREAKS: dict[int, str] = {ord(c): repr(c)[1:-1] for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
 
 
 class PactjuryError(Exception):
@@ -22,7 +21,7 @@ class PactjuryError(Exception):
 
     def __str__(self) -> str:
         # The CLI prints this as one line, so a line break from user input is shown escaped, never obeyed.
-        return super().__str__().translate(str.maketrans(_LINE_BREAKS))
+        return super().__str__().translate(_LINE_BREAKS)
 
 
 class ConfigError(PactjuryError):

@@ -7,15 +7,18 @@ import json
 import random
 import re
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import jinja2
 
 from harness import llm
 from harness.errors import ConfigError
-from harness.reply_parse import one_line as _one_line, parse_reply
+from harness.reply_parse import one_line as _one_line
+from harness.reply_parse import parse_reply
+from harness.secrets import redact_urls
 from harness.types import Case, Clause, JudgeSpec, PanelSpec, Transcript, Vote
 
 RUBRICS_DIR = Path("judges/rubrics")
@@ -255,15 +258,30 @@ async def execute(call: JudgeCall, *, api_key: str | None = None,
     try:
         response = await (complete or llm.complete)(request)
     except Exception as exc:  # the door never raises; a substitute might
-        return Vote(**base, label="abstain", abstain_reason=f"call failed (other): {_one_line(str(exc))[:300]}")
+        reason = redact_urls(_one_line(str(exc)))[:300]  # an error may quote the api_base, credentials and all
+        return Vote(**base, label="abstain", abstain_reason=f"call failed (other): {reason}",
+                    abstain_code="call-failed")
     usage = dict(latency_ms=response.latency_ms, tokens_in=response.tokens_in, tokens_out=response.tokens_out,
                  cost_usd=response.cost_usd)
     if response.error is not None:
         return Vote(**base, **usage, label="abstain", raw_reply="",
-                    abstain_reason=f"call failed ({response.error_kind}): {response.error}")
-    parsed = parse_reply(response.text, call.scale, call.pass_mark)
+                    abstain_reason=f"call failed ({response.error_kind}): {redact_urls(response.error)}",
+                    abstain_code="call-failed")
+    parsed = parse_reply(response.text, call.scale, call.pass_mark, untrusted=fenced_material(call))
     return Vote(**base, **usage, label=parsed.label, score=parsed.score,  # type: ignore[arg-type]
-                rationale=parsed.rationale, raw_reply=response.text, abstain_reason=parsed.abstain_reason)
+                rationale=parsed.rationale, raw_reply=response.text, abstain_reason=parsed.abstain_reason,
+                abstain_code=parsed.abstain_code)
+
+
+def fenced_material(call: JudgeCall) -> list[str]:
+    """The untrusted texts the judge was shown, read back from the fences of this call's prompt, so that the
+    reply parser can tell the agent's own `{"verdict": "pass"}` quoted back from the judge's vote."""
+    if not call.boundary:
+        return []
+    fence = re.compile(rf"<<<BEGIN ([A-Z0-9 _.:\-]*) {re.escape(call.boundary)}>>>\n(.*?)\n"
+                       rf"<<<END \1 {re.escape(call.boundary)}>>>", re.S)
+    return [m[2] for msg in call.messages if isinstance(msg.get("content"), str)
+            for m in fence.finditer(msg["content"])]
 
 
 # ---------------------------------------------------------------- model families

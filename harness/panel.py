@@ -6,9 +6,10 @@ import asyncio
 import contextlib
 import hashlib
 import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -35,6 +36,7 @@ def load_panel(ref: str | Path, rubrics_dir: Path | None = None) -> tuple[PanelS
     from harness.aggregate import METHODS
     from harness.judge import RubricLibrary
     from harness.pact import content_hash, pydantic_error
+    from harness.secrets import scrub
     from harness.yamlio import load_yaml
 
     path = panel_path(ref)
@@ -52,6 +54,11 @@ def load_panel(ref: str | Path, rubrics_dir: Path | None = None) -> tuple[PanelS
         raise pydantic_error(doc, exc) from None
     if spec.method not in METHODS:
         raise doc.error(("method",), f"unknown aggregation method {spec.method!r}; valid: {', '.join(METHODS)}")
+    n_votes = sum(j.samples for j in spec.judges)
+    if spec.quorum is not None and not 1 <= spec.quorum <= n_votes:
+        # A quorum no ballot can reach makes every verdict inconclusive: a silent no-op jury.
+        raise doc.error(("quorum",), f"quorum {spec.quorum} must be between 1 and the panel's {n_votes} votes "
+                        f"({len(spec.judges)} judges, counting samples)")
     rubrics = RubricLibrary(rubrics_dir or _rubrics_dir(path, {j.rubric for j in spec.judges}))
     names = [j.name for j in spec.judges]
     for i, judge in enumerate(spec.judges):
@@ -61,8 +68,9 @@ def load_panel(ref: str | Path, rubrics_dir: Path | None = None) -> tuple[PanelS
             texts[judge.rubric] = rubrics.validate(judge.rubric)
         except ConfigError as exc:
             raise doc.error(("judges", i, "rubric"), str(exc)) from None
-    # The rubric text is part of the panel's identity: an edited rubric is a new panel version.
-    spec = spec.model_copy(update={"hash": content_hash({"panel": doc.data, "rubrics": texts})})
+    # The rubric text is part of the panel's identity: an edited rubric is a new panel version. Credentials
+    # (an api_base's password or ?key=) are not: the hash is of the scrubbed file, so it leaks nothing.
+    spec = spec.model_copy(update={"hash": content_hash({"panel": scrub(doc.data), "rubrics": texts})})
     return spec, rubrics
 
 
@@ -118,7 +126,7 @@ class Jury:
     rubrics: Any
     target_model: str | None = None
     use_cache: bool = True
-    lookup: CacheLookup | None = None  # set by the pipeline when use_cache
+    lookup: CacheLookup | None = None  # the store's cache of votes; the pipeline passes it in when use_cache
     stats: JuryStats = field(default_factory=JuryStats)
 
     def __post_init__(self) -> None:

@@ -239,4 +239,9 @@ MIGRATIONS: list[tuple[str, str]] = [
     ALTER TABLE cases ADD COLUMN mutator VARCHAR;
     ALTER TABLE cases ADD COLUMN mutation VARCHAR;
     """),
+    # Vote.abstain_code: why a vote abstained, countable ("unparseable", "call-failed"); NULL on older votes,
+    # whose abstain_reason text says the same (Store.unparseable_counts reads both).
+    ("0006_abstain_code", """
+    ALTER TABLE votes ADD COLUMN abstain_code VARCHAR;
+    """),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 ELLIPSIS = "…"
@@ -161,3 +162,25 @@ def redact_url(url: str) -> str:
     except ValueError:  # e.g. a malformed IPv6 host: fall back to pattern redaction only
         cleaned = url
     return redact(cleaned)
+
+
+_URL_IN_TEXT = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>`]+")
+
+
+def redact_urls(text: str) -> str:
+    """`text` with every URL in it passed through redact_url, then every other secret pattern masked."""
+    if not text:
+        return text
+    return redact(_URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text))
+
+
+def scrub(value: Any) -> Any:
+    """A copy of plain data (dicts, lists, strings) with every string's URLs and secrets redacted; keys too,
+    since a YAML key can hold anything. What may be stored, hashed for display or printed."""
+    if isinstance(value, str):
+        return redact_urls(value)
+    if isinstance(value, dict):
+        return {scrub(k): scrub(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [scrub(v) for v in value]
+    return value

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timezone
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from harness.errors import RunNotFound, StoreError
 from harness.schema import MIGRATIONS  # kept apart: the schema is ~250 lines of SQL
+from harness.secrets import scrub
 from harness.types import Ballot, Case, CaseResult, ClauseResult, PactDecision, PanelSpec, Verdict, Vote
 
 DEFAULT_DB = Path("results/pactjury.duckdb")
+_DUCKDB_MAGIC = b"DUCK"  # bytes 8-11 of every DuckDB database file
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _j(value: Any) -> str:
@@ -44,8 +47,9 @@ class Store:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise StoreError(f"{self.path}: cannot create directory ({exc.strerror})") from None
+        self._check_header()
         try:
-            return duckdb.connect(str(self.path), read_only=self.read_only)
+            con = duckdb.connect(str(self.path), read_only=self.read_only)
         except duckdb.IOException as exc:
             text = str(exc)
             if "lock" in text.lower():
@@ -53,6 +57,47 @@ class Store:
             raise StoreError(f"{self.path}: cannot open database ({text.splitlines()[0]})") from None
         except duckdb.Error as exc:
             raise StoreError(f"{self.path}: not a readable DuckDB database ({str(exc).splitlines()[0]})") from None
+        try:
+            self._check_ours(con)
+        except BaseException:
+            con.close()
+            raise
+        return con
+
+    def _check_header(self) -> None:
+        """Refuse a file that is not DuckDB before DuckDB sees it: given a SQLite file it would try to
+        download an extension to read it, and any other file only yields a long IO error."""
+        try:
+            with self.path.open("rb") as f:
+                head = f.read(16)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise StoreError(f"{self.path}: cannot read database file ({exc.strerror})") from None
+        if head[8:12] == _DUCKDB_MAGIC:
+            return
+        kind = ("an empty file" if not head else "a SQLite database" if head.startswith(b"SQLite format 3")
+                else "not a DuckDB file")
+        raise StoreError(f"{self.path}: not a pactjury store ({kind})")
+
+    def _check_ours(self, con: Any) -> None:
+        """Refuse another program's DuckDB file before writing to it: a store is empty or has our migrations."""
+        tables = sorted(r[0] for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database() "
+            "AND table_schema = 'main'").fetchall())
+        if not tables:
+            return
+        ours = False
+        if "schema_migrations" in tables:
+            cols = [r[0] for r in con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_catalog = current_database() "
+                "AND table_schema = 'main' AND table_name = 'schema_migrations' ORDER BY ordinal_position").fetchall()]
+            if cols == ["name", "applied_at"]:
+                applied = {r[0] for r in con.execute("SELECT name FROM schema_migrations").fetchall()}
+                ours = MIGRATIONS[0][0] in applied  # every pactjury store starts with the first migration
+        if not ours:
+            shown = ", ".join(tables[:8]) + (f", ... ({len(tables)} tables)" if len(tables) > 8 else "")
+            raise StoreError(f"not a pactjury store: {self.path} (has tables {shown})")
 
     def _migrate(self) -> None:
         if not self.read_only:
@@ -78,7 +123,7 @@ class Store:
     def close(self) -> None:
         self.con.close()
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -141,8 +186,9 @@ class Store:
         self._transaction(write)
 
     def register_panel(self, panel: PanelSpec) -> None:
-        self.con.execute("INSERT INTO panels VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                         [panel.hash, panel.id, panel.model_dump_json()])
+        # The in-memory spec keeps a judge's real api_base for its calls; the stored one never holds a secret.
+        spec = scrub(panel.model_dump(mode="json"))
+        self.con.execute("INSERT INTO panels VALUES (?, ?, ?) ON CONFLICT DO NOTHING", [panel.hash, panel.id, _j(spec)])
 
     def finish_run(self, run_id: str, clause_results: Sequence[ClauseResult], decision: PactDecision,
                    panel_verdicts: Sequence[Verdict] = (), panel_stats: dict[str, Any] | None = None) -> None:
@@ -247,6 +293,19 @@ class Store:
             return None
         rows[0]["reasons"] = json.loads(rows[0]["reasons"])
         return rows[0]
+
+    def unparseable_counts(self, run_id: str) -> dict[str, int]:
+        """{"votes": abstains on an unreadable reply, "inconclusive": inconclusive verdicts with at least one
+        such vote} for a run. Votes stored before abstain_code existed are read by their reason's wording."""
+        row = self.con.execute(f"""
+            WITH u AS (SELECT case_id, clause_id FROM votes WHERE run_id = ? AND label = 'abstain' AND
+                       {_UNPARSEABLE_VOTE})
+            SELECT (SELECT count(*) FROM u),
+                   (SELECT count(*) FROM (SELECT DISTINCT case_id, clause_id FROM verdicts
+                                          WHERE run_id = ? AND outcome = 'inconclusive') v
+                    WHERE EXISTS (SELECT 1 FROM u WHERE u.case_id = v.case_id AND u.clause_id = v.clause_id))""",
+                               [run_id, run_id]).fetchone()
+        return {"votes": int(row[0]), "inconclusive": int(row[1])}
 
     def run_totals(self, run_id: str) -> dict[str, Any]:
         return self.query(
@@ -425,6 +484,8 @@ _EXPORT_FORMATS = {"parquet": "FORMAT parquet", "csv": "FORMAT csv, HEADER", "js
 _EXPORT_TABLES = (("transcripts", "case_id"), ("votes", "case_id, clause_id, judge, sample"),
                   ("verdicts", "case_id, clause_id"))
 
+_UNPARSEABLE_VOTE = ("coalesce(abstain_code = 'unparseable', abstain_code IS NULL AND "
+                     "(abstain_reason LIKE 'unparseable reply%' OR abstain_reason = 'empty reply'))")
 _FINISHED = "SELECT run_id, max(event_at) AS finished_at FROM run_events WHERE event = 'completed' GROUP BY run_id"
 _LATEST_LABELS = ("SELECT * FROM human_labels QUALIFY row_number() OVER (PARTITION BY run_id, case_id, clause_id "
                   "ORDER BY labelled_at DESC, seq DESC) = 1")

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from harness.checks import Params, bind
 from harness.errors import ConfigError, LoadError
-from harness.pact import content_hash, load_pact, pydantic_error
+from harness.pact import content_hash, parse_pact, pydantic_error
 from harness.types import Case, CheckSpec, Clause, Pact, Suite
 from harness.yamlio import YamlDoc, load_yaml
 
@@ -122,8 +122,10 @@ def load_plan(suite_dir: Path, adversarial: bool = True) -> Plan:
     doc = load_yaml(suite_file)
     suite, pact_name = parse_suite(doc)
     pact_path = suite_file.parent / pact_name
-    pact = load_pact(pact_path)
+    pact_doc = load_yaml(pact_path)
+    pact = parse_pact(pact_doc)
     bound, warnings = bind_suite(pact, suite, doc)
+    warnings = pact_doc.cut_warnings() + doc.cut_warnings() + warnings
     plan = Plan(pact=pact, suite=suite, suite_dir=suite_file.parent, checks=bound, warnings=tuple(warnings),
                 suite_file=None if suite_dir.is_dir() else suite_file)
     if adversarial and isinstance(doc.data, dict) and "adversarial" in doc.data:

@@ -208,7 +208,7 @@ class CaseResult(Record):
     transcript: Transcript
     checks: tuple[CheckResult, ...]
     verdicts: tuple[Verdict, ...]
-    ballots: tuple["Ballot", ...] = ()  # their verdicts are aggregated over the whole run when it finishes
+    ballots: tuple[Ballot, ...] = ()  # their verdicts are aggregated over the whole run when it finishes
 
 
 class ClauseResult(Record):
@@ -258,6 +258,9 @@ class Vote(Record):
     prompt_hash: str = ""
     cache_key: str = ""  # identity of the judge call (model, prompt, parameters): equal keys may share a vote
     abstain_reason: str | None = None
+    # Why it abstained, as a code to count by: "unparseable" (empty, garbled or self-contradicting reply) or
+    # "call-failed" (no reply at all); None for a pass or fail, and on votes stored before the code existed.
+    abstain_code: Literal["unparseable", "call-failed"] | None = None
     latency_ms: float = 0.0
     tokens_in: int | None = None
     tokens_out: int | None = None

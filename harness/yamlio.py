@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,14 @@ class YamlDoc:
     path: Path
     data: Any
     lines: dict[Loc, int]
+    # Unquoted string values that a `#` on their line cut short: (location, line, value kept, comment dropped)
+    cut_scalars: tuple[tuple[Loc, int, str, str], ...] = ()
+
+    def cut_warnings(self) -> list[str]:
+        """One warning per value a `#` probably truncated (`input: receipt #A123` reads as 'receipt')."""
+        return [f"{self.path}:{line}: {format_loc(loc)}: unquoted ' #' starts a YAML comment, so the value is "
+                f"{value!r} and {comment!r} is dropped; quote the value if the '#' belongs to it"
+                for loc, line, value, comment in self.cut_scalars]
 
     def where(self, loc: Loc) -> str:
         """`file:line: field` for a location (the nearest enclosing line when the exact one is unknown)."""
@@ -41,7 +50,8 @@ def format_loc(loc: Loc) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += ("." if out else "") + str(part)
+            text = str(part) if str(part).isprintable() else repr(part)  # a key of control characters, shown safely
+            out += ("." if out else "") + text
     return out
 
 
@@ -50,7 +60,50 @@ class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[mi
     pass
 
 
-def _build(node: yaml.Node, loc: Loc, lines: dict[Loc, int], doc_path: Path, loader: _Loader) -> Any:
+MAX_YAML_BYTES = 16 * 1024 * 1024  # a suite of many thousand cases is a few MiB; beyond this is a mistake or an attack
+MAX_ALIAS_NODES = 10_000  # nodes an alias may stand for, all aliases together: a "billion laughs" stops here
+MAX_DEPTH = 200  # nesting deeper than this is no suite, and would exhaust the recursion below
+
+
+@dataclass
+class _Budget:
+    """What building one document may still spend (a node met a second time is an alias being expanded),
+    and what it noticed on the way."""
+
+    seen: set[int]
+    lines: list[str] = field(default_factory=list)
+    alias_nodes: int = 0
+    cuts: list[tuple[Loc, int, str, str]] = field(default_factory=list)
+
+
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
+def _note_cut(node: yaml.ScalarNode, loc: Loc, budget: _Budget) -> None:
+    """Remember a plain string value followed by a comment that looks like part of it: a `#` glued to a word
+    (`receipt #A123`) or one space from the value. Comments people mean are mostly `value  # words`."""
+    if node.style not in (None, "") or node.tag != _STR_TAG or not loc:  # libyaml says "" for plain, PyYAML None
+        return
+    line = node.end_mark.line
+    if line >= len(budget.lines):
+        return
+    m = re.match(r"([ \t]+)(#.*)", budget.lines[line][node.end_mark.column:])
+    if m and (len(m[1]) == 1 or (len(m[2]) > 1 and not m[2][1].isspace())):
+        budget.cuts.append((loc, line + 1, node.value, m[2].rstrip()))
+
+
+def _build(node: yaml.Node, loc: Loc, lines: dict[Loc, int], doc_path: Path, loader: _Loader,
+           budget: _Budget, in_alias: bool = False) -> Any:
+    if len(loc) > MAX_DEPTH:
+        raise LoadError(f"nesting deeper than {MAX_DEPTH} levels", where=f"{doc_path}:{node.start_mark.line + 1}")
+    in_alias = in_alias or id(node) in budget.seen
+    budget.seen.add(id(node))
+    if in_alias:
+        budget.alias_nodes += 1
+        if budget.alias_nodes > MAX_ALIAS_NODES:
+            # Refused while building, before the expansion exists: counting costs at most the bound itself.
+            raise LoadError(f"YAML aliases expand to more than {MAX_ALIAS_NODES} nodes (an alias bomb?)",
+                            where=f"{doc_path}:{node.start_mark.line + 1}")
     lines.setdefault(loc, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
@@ -63,25 +116,49 @@ def _build(node: yaml.Node, loc: Loc, lines: dict[Loc, int], doc_path: Path, loa
                     f"duplicate key {key!r}", where=f"{doc_path}:{key_node.start_mark.line + 1}: {format_loc(loc + (key,))}"
                 )
             lines[loc + (key,)] = key_node.start_mark.line + 1
-            out[key] = _build(value_node, loc + (key,), lines, doc_path, loader)
+            out[key] = _build(value_node, loc + (key,), lines, doc_path, loader, budget, in_alias)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_build(item, loc + (i,), lines, doc_path, loader) for i, item in enumerate(node.value)]
+        return [_build(item, loc + (i,), lines, doc_path, loader, budget, in_alias) for i, item in enumerate(node.value)]
+    if not in_alias and isinstance(node, yaml.ScalarNode):
+        _note_cut(node, loc, budget)
     return loader.construct_object(node, deep=True)
+
+
+def _check_depth(text: str, path: Path) -> None:
+    """Refuse deep nesting from the event stream, before composing: libyaml's composer recurses in C, and
+    `[[[[...` a hundred thousand deep crashes the interpreter instead of raising."""
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    line = f":{event.start_mark.line + 1}" if event.start_mark else ""
+                    raise LoadError(f"nesting deeper than {MAX_DEPTH} levels", where=f"{path}{line}")
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+    except yaml.YAMLError:
+        return  # composing reports it, with its line
 
 
 def load_yaml(path: Path) -> YamlDoc:
     """Read one YAML document; missing, unreadable, empty or malformed files raise LoadError."""
     path = Path(path)
     try:
+        if path.is_file() and path.stat().st_size > MAX_YAML_BYTES:
+            raise LoadError(f"file is larger than {MAX_YAML_BYTES // (1024 * 1024)} MiB", where=str(path))
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise LoadError("file not found", where=str(path)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise LoadError(f"cannot read file ({exc.__class__.__name__}: {exc})", where=str(path)) from None
+    _check_depth(text, path)
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
+    except RecursionError:
+        raise LoadError(f"nesting deeper than {MAX_DEPTH} levels", where=str(path)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
@@ -91,9 +168,12 @@ def load_yaml(path: Path) -> YamlDoc:
         raise LoadError("file is empty", where=str(path))
     lines: dict[Loc, int] = {}
     try:
-        data = _build(node, (), lines, path, loader)
+        budget = _Budget(seen=set(), lines=text.splitlines())
+        data = _build(node, (), lines, path, loader, budget)
+    except RecursionError:  # a key built from a deeply nested alias
+        raise LoadError(f"nesting deeper than {MAX_DEPTH} levels", where=str(path)) from None
     except yaml.YAMLError as exc:
         raise LoadError(f"invalid YAML value: {exc}".splitlines()[0], where=str(path)) from None
     finally:
         loader.dispose()
-    return YamlDoc(path=path, data=data, lines=lines)
+    return YamlDoc(path=path, data=data, lines=lines, cut_scalars=tuple(budget.cuts))

@@ -1,0 +1,120 @@
+"""Hardening of file loading: alias bombs, huge and deeply nested files, impossible quorums, and values a `#` cut."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import yaml
+from suitefiles import BASIC_PACT, basic_suite, write_panel, write_suite
+
+from harness.cli import main
+from harness.errors import LoadError
+from harness.yamlio import MAX_ALIAS_NODES, MAX_YAML_BYTES, load_yaml
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def billion_laughs(levels: int = 9) -> str:
+    """Nine references per level: 9**9 (~387 million) strings once expanded, a few hundred bytes written."""
+    lines = ['lol0: &lol0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for i in range(1, levels + 1):
+        lines.append(f"lol{i}: &lol{i} [" + ", ".join([f"*lol{i - 1}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("pactjury: error: ") and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.mark.parametrize("which", ["suite.yaml", "pact.yaml"])
+def test_an_alias_bomb_is_refused_fast_without_expanding(tmp_path, monkeypatch, capsys, which):
+    monkeypatch.chdir(tmp_path)
+    root = write_suite(tmp_path / "s", suite=basic_suite(1))
+    (root / which).write_text(billion_laughs())
+    start = time.perf_counter()
+    assert main(["validate", str(root)]) == 2
+    assert time.perf_counter() - start < 5
+    line = one_error_line(capsys.readouterr().err)
+    assert str(root / which) in line and f"more than {MAX_ALIAS_NODES} nodes" in line
+
+
+def test_a_bomb_in_a_panel_and_a_self_referencing_alias_are_refused(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    root = write_suite(tmp_path / "s", suite=basic_suite(1))
+    panel = tmp_path / "bomb.yaml"
+    panel.write_text("id: bomb\njudges:\n  - {name: a, model: openai/a}\n" + billion_laughs())
+    assert main(["validate", str(root), "--panel", str(panel)]) == 2
+    assert str(panel) in one_error_line(capsys.readouterr().err)
+    loop = tmp_path / "loop.yaml"
+    loop.write_text("a: &a [*a]\n")
+    with pytest.raises(LoadError, match="nesting deeper"):
+        load_yaml(loop)
+
+
+def test_modest_aliases_still_work(tmp_path):
+    path = tmp_path / "ok.yaml"
+    path.write_text("base: &base {input: hi, tags: [a, b]}\ncases: [*base, *base, *base]\n")
+    assert load_yaml(path).data["cases"] == [{"input": "hi", "tags": ["a", "b"]}] * 3
+
+
+def test_an_oversized_file_is_refused_before_it_is_read(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    root = write_suite(tmp_path / "s", suite=basic_suite(1))
+    with open(root / "suite.yaml", "r+b") as f:
+        f.truncate(MAX_YAML_BYTES + 1)  # sparse: instant to make, and reading it would be the bug
+    assert main(["validate", str(root)]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert str(root / "suite.yaml") in line and "larger than 16 MiB" in line
+
+
+def test_deep_nesting_is_an_error_not_a_crash(tmp_path):
+    for name, text in (("seq", "[" * 100_000 + "]" * 100_000), ("map", "{a: " * 50_000 + "1" + "}" * 50_000)):
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(text)
+        with pytest.raises(LoadError, match="nesting deeper than"):
+            load_yaml(path)
+
+
+@pytest.mark.parametrize("quorum,ok", [(3, False), (0, False), (-1, False), (2, True)])
+def test_a_quorum_no_ballot_can_reach_is_refused(tmp_path, monkeypatch, capsys, quorum, ok):
+    monkeypatch.chdir(tmp_path)
+    root = write_suite(tmp_path / "s")
+    panel = write_panel(tmp_path / "panels", "http://127.0.0.1:9/v1", [{"name": "a"}, {"name": "b"}], quorum=quorum)
+    code = main(["validate", str(root), "--panel", str(panel)])
+    err = capsys.readouterr().err
+    if ok:
+        assert code == 0, err
+        return
+    assert code == 2
+    line = one_error_line(err)
+    assert str(panel) in line and "quorum" in line
+
+
+def test_a_quorum_counts_samples(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    root = write_suite(tmp_path / "s")
+    panel = write_panel(tmp_path / "panels", "http://127.0.0.1:9/v1", [{"name": "a", "samples": 3}], quorum=3)
+    assert main(["validate", str(root), "--panel", str(panel)]) == 0, capsys.readouterr().err
+
+
+def test_validate_warns_of_a_value_cut_by_an_unquoted_hash(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    suite_text = yaml.safe_dump(basic_suite(2), sort_keys=False).replace(
+        "input: hello number 1", "input: hello number 1 #A123")
+    suite_text += "# a comment line is fine\n"
+    pact_text = yaml.safe_dump(BASIC_PACT, sort_keys=False).replace("claim: Is courteous.",
+                                                                    "claim: Is courteous.  # a real comment")
+    root = write_suite(tmp_path / "s", suite_text=suite_text, pact_text=pact_text)
+    assert load_yaml(root / "suite.yaml").data["cases"][1]["input"] == "hello number 1"  # the pitfall itself
+    assert main(["validate", str(root)]) == 0
+    captured = capsys.readouterr()
+    out = captured.out + captured.err
+    line = next(ln for ln in suite_text.splitlines() if "#A123" in ln)
+    lineno = suite_text.splitlines().index(line) + 1
+    assert f"{root / 'suite.yaml'}:{lineno}: cases[1].input" in out and "'#A123' is dropped" in out
+    assert "a real comment" not in out  # `value  # words` is a comment people mean
+    assert main(["validate", "--strict", str(root)]) != 0
+    capsys.readouterr()
