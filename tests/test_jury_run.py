@@ -125,6 +125,9 @@ def test_unreadable_and_failed_judges_abstain_and_quorum_makes_inconclusive(jury
     run_id = rows(db, "SELECT run_id FROM runs")[0][0]
     dis = json.loads(pj("disagreements", run_id, "--db", db, "--json").stdout)
     assert len(dis) == 6 and all(d["outcome"] == "inconclusive" for d in dis)
+    # the run says how much of that silence is replies nobody could read: 6 garbled votes, 6 verdicts
+    assert "unreadable judge replies: 6 vote(s) abstained; 6 verdict(s) inconclusive" in pj("show", run_id, "--db", db).stdout
+    assert json.loads(pj("show", run_id, "--db", db, "--json").stdout)["unparseable"] == {"votes": 6, "inconclusive": 6}
     assert {v["judge"] for v in dis[0]["votes"]} == {"judge-a", "judge-garbled", "judge-down"}
 
 

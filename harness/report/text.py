@@ -44,6 +44,10 @@ def format_summary(s: dict[str, Any]) -> str:
     if s.get("panel"):
 
         lines += ["", format_panel(s["panel"])]
+        bad = s.get("unparseable") or {}
+        if bad.get("votes"):
+            lines.append(f"unreadable judge replies: {bad['votes']} vote(s) abstained; {bad['inconclusive']} "
+                         "verdict(s) inconclusive with such a vote")
     d = s["decision"]
     lines += summary_extra_lines(s)  # human-review revision, judges against human labels
     if d:
