@@ -71,7 +71,8 @@ def emit_json(data: Any) -> None:
     print(json.dumps(data, indent=2, default=str, ensure_ascii=False))
 
 
-def db_path(args: argparse.Namespace) -> Path:
+def db_path(args: Any) -> Path:
+    """The store named by `--db` (on parsed arguments or a RunRequest), else the default."""
     from harness.store import default_db
 
     return Path(args.db) if getattr(args, "db", None) else default_db()

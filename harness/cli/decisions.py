@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
-from harness.cli.common import DB_HELP, confidence, db_path, duration, emit_json, open_store
+from harness.cli.common import DB_HELP, confidence, db_path, duration, emit_json, open_store, warn
 
 
 def add_parsers(sub: Any) -> None:
@@ -70,7 +69,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     for n in notes:
 
 
-        print(f"warning: {n}", file=sys.stderr)
+        warn(n)
     return 0
 
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
-from harness.cli.common import DB_HELP, EXIT_BREACH, EXIT_OK, confidence, db_path, emit_json, positive_int
+from harness.cli.common import DB_HELP, EXIT_BREACH, EXIT_OK, confidence, db_path, emit_json, positive_int, warn
 
 
 def add_parsers(sub: Any) -> None:
@@ -173,7 +172,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         run_a, run_b = resolve_runs(store, args.run_a, args.run_b, args.pact, args.agent, args.versions)
         result = compare_runs(store, run_a, run_b, resamples=args.resamples, seed=args.seed)
     for w in result["warnings"]:
-        print(f"warning: {w}", file=sys.stderr)
+        warn(w)
     if args.json:
         emit_json(result)
     else:

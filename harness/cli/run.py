@@ -16,6 +16,7 @@ from harness.cli.common import (
     EXIT_BREACH,
     EXIT_OK,
     confidence,
+    db_path,
     duration,
     emit_json,
     finite_float,
@@ -23,6 +24,7 @@ from harness.cli.common import (
     open_store,
     positive_float,
     positive_int,
+    warn,
 )
 from harness.errors import ConfigError
 
@@ -126,9 +128,7 @@ class RunRequest:
 
     @property
     def db_path(self) -> Path:
-        from harness.store import default_db
-
-        return Path(self.db) if self.db else default_db()
+        return db_path(self)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -200,7 +200,7 @@ def run_one(req: RunRequest, collect: list[dict[str, Any]] | None = None) -> int
 
         plan = mutate_plan(plan, list(req.mutate), req.mutate_seed)
     for w in plan.warnings if not req.quiet else ():
-        print(f"warning: {w}", file=sys.stderr)
+        warn(w)
     target = make_target(req.target, _target_options(req))
     settings = RunSettings(agent=req.agent or target.spec, agent_version=req.agent_version,
                            concurrency=req.concurrency, options=_recorded_options(req), progress=req.progress,
@@ -393,7 +393,7 @@ def run_report(store: Any, run_id: str) -> str | None:
     try:
         write_report(store, run_id, path)
     except Exception as exc:  # noqa: BLE001 (the run itself succeeded)
-        print(f"warning: report not written: {exc}", file=sys.stderr)
+        warn(f"report not written: {exc}")
         return None
     print(f"report: {path}", file=sys.stderr)
     return str(path)

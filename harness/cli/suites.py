@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
-from harness.cli.common import EXIT_OK, EXIT_USAGE, emit_json, positive_int
+from harness.cli.common import EXIT_OK, EXIT_USAGE, emit_json, positive_int, warn
 from harness.errors import ConfigError
 
 
@@ -59,7 +58,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         for p in panels:
             print(f"ok  panel {p['panel_id']} ({p['panel_hash'][:12]}): {p['method']} over {', '.join(p['judges'])}")
         for w in warnings:
-            print(f"warning: {w}", file=sys.stderr)
+            warn(w)
     if args.strict and warnings:
         return EXIT_USAGE
     return EXIT_OK
