@@ -3,7 +3,7 @@ PY ?= python3
 UV_VERSION := 0.13.9
 VENV := .venv
 BIN := $(VENV)/bin
-# The demo needs the package and the local model only; the tests add the dev extra on top.
+# The demo needs the package, the local model and `pactjury view`'s web app; the tests add the dev extra on top.
 RUNTIME := $(VENV)/.installed-local
 DEV := $(VENV)/.installed-dev
 # llama-cpp-python compiles llama.cpp: build only the libraries its bindings load (no multimodal, tools, tests,
@@ -26,14 +26,14 @@ UV_INSTALL := VIRTUAL_ENV=$(CURDIR)/$(VENV) $(UV) pip install --quiet -c constra
 $(RUNTIME): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
-	$(UV_INSTALL) -e '.[local]'
+	$(UV_INSTALL) -e '.[local,view]'
 	touch $(RUNTIME)
 
 # The tests start many `pactjury` processes with PYTHONDONTWRITEBYTECODE=1 (tests/conftest.py), so every
 # package is compiled to bytecode once here, not in each of them (about 30 s). uv's --compile-bytecode only
 # compiles what that one command installs, which would leave out litellm and the rest of the runtime.
 $(DEV): $(RUNTIME)
-	$(UV_INSTALL) -e '.[dev,local]'
+	$(UV_INSTALL) -e '.[dev,local,ray]'
 	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib
 	touch $(DEV)
 

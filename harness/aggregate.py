@@ -29,8 +29,15 @@ class AggregateOptions(BaseModel):
     # Above one half so that pass and fail can never both reach it.
     fraction: float = Field(default=2 / 3, gt=0.5, le=1.0)
     pass_mark: float = 4.0
-    max_iter: int = Field(default=200, ge=1)
+    # Dawid-Skene's EM: at most max_iter rounds per start, converged when no posterior or judge parameter moves
+    # by tol; `starts` starts (the majority vote, then random ones from `seed`), the best objective wins.
+    max_iter: int = Field(default=10_000, ge=1)
     tol: float = Field(default=1e-8, gt=0.0)
+    starts: int = Field(default=5, ge=1)
+    seed: int = 20240611
+    # A random start replaces the majority start only if its objective is higher by more than this (nats): on
+    # small runs the objective has near-equal optima that make a split ballot a confident pass or fail.
+    start_margin: float = Field(default=1.0, ge=0.0)
 
     @field_validator("weights")
     @classmethod
@@ -201,45 +208,106 @@ def _e_step(sens: np.ndarray, spec: np.ndarray, prior: float, n_pass: np.ndarray
     return 1.0 / (1.0 + np.exp(np.clip(log_fail - log_pass, -700, 700)))
 
 
-def dawid_skene(
-    ballots: Sequence[Ballot], max_iter: int = 200, tol: float = 1e-8
-) -> tuple[list[float | None], dict[str, dict[str, float]], float | None]:
-    """Binary Dawid-Skene (1979) by EM over the whole run.
+class DawidSkeneFit(BaseModel):
+    """A Dawid-Skene fit and how it was reached: what `show` and the report say about convergence."""
 
-    Returns (posterior P(pass) per ballot, None where it has no valid vote; per judge sensitivity =
-    P(votes pass | truly pass) and specificity = P(votes fail | truly fail); prior P(pass)).
-    Started from the majority vote (each item's pass share), which also fixes which of the two
-    mirror-image solutions EM converges to.
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    posteriors: tuple[float | None, ...]  # P(pass) per ballot; None where it has no valid vote
+    reliability: dict[str, dict[str, float]]  # judge -> sensitivity, specificity
+    prior: float | None
+    objective: float | None  # log-likelihood of the votes plus the log prior: what EM climbs
+    best_objective: float | None  # the highest any start reached (above `objective` by at most start_margin)
+    iterations: int  # of the winning start
+    converged: bool  # the winning start moved less than tol before max_iter
+    best_start: str  # "majority" or "random N"
+    starts: int
+    starts_converged: int
+    starts_at_best: int  # starts that reached the chosen objective (within 1e-6): several means a stable optimum
+    max_iter: int
+    tol: float
+
+
+def _objective(sens: np.ndarray, spec: np.ndarray, prior: float, n_pass: np.ndarray, n_fail: np.ndarray) -> float:
+    log_pass = math.log(prior) + n_pass @ np.log(sens) + n_fail @ np.log1p(-sens)
+    log_fail = math.log1p(-prior) + n_pass @ np.log1p(-spec) + n_fail @ np.log(spec)
+    loglik = float(np.logaddexp(log_pass, log_fail).sum())
+    log_prior = (_RIGHT * (np.log(sens) + np.log(spec)) + _WRONG * (np.log1p(-sens) + np.log1p(-spec))).sum()
+    return loglik + float(log_prior) + _PRIOR * (math.log(prior) + math.log1p(-prior))
+
+
+def _em(t: np.ndarray, n_pass: np.ndarray, n_fail: np.ndarray, max_iter: int,
+        tol: float) -> tuple[np.ndarray, int, bool]:
+    sens, spec, prior = _m_step(t, n_pass, n_fail)
+    for i in range(1, max_iter + 1):
+        t = _e_step(sens, spec, prior, n_pass, n_fail)
+        new_sens, new_spec, new_prior = _m_step(t, n_pass, n_fail)
+        moved = max(float(np.max(np.abs(new_sens - sens))), float(np.max(np.abs(new_spec - spec))),
+                    abs(new_prior - prior))
+        sens, spec, prior = new_sens, new_spec, new_prior
+        if moved < tol:
+            return t, i, True
+    return t, max_iter, False
+
+
+def fit_dawid_skene(ballots: Sequence[Ballot], opts: AggregateOptions | None = None) -> DawidSkeneFit:
+    """Binary Dawid-Skene (1979) by EM over the whole run, from several starts.
+
+    Sensitivity = P(votes pass | truly pass), specificity = P(votes fail | truly fail). The first start is
+    the majority vote (each item's pass share); the others draw each item's P(pass) uniformly, seeded. EM
+    finds a local optimum from each. The majority start's is kept unless another start's objective beats it
+    by more than `start_margin` (the majority start also picks the sensible one of two mirror-image
+    solutions); then the highest wins.
     """
+    opts = opts or AggregateOptions()
     judges, n_pass, n_fail = _vote_counts(ballots)
     has_votes = (n_pass + n_fail).sum(axis=1) > 0
     if not has_votes.any():
-        return [None] * len(ballots), {}, None
+        return DawidSkeneFit(posteriors=(None,) * len(ballots), reliability={}, prior=None, objective=None,
+                             best_objective=None, iterations=0, converged=True, best_start="majority", starts=0, starts_converged=0,
+                             starts_at_best=0, max_iter=opts.max_iter, tol=opts.tol)
     # Ballots without a valid vote carry no information about judges or the prior, so they sit out of EM.
     n_pass, n_fail = n_pass[has_votes], n_fail[has_votes]
-    t = n_pass.sum(axis=1) / (n_pass + n_fail).sum(axis=1)
-    for _ in range(max_iter):
-        sens, spec, prior = _m_step(t, n_pass, n_fail)
-        new_t = _e_step(sens, spec, prior, n_pass, n_fail)
-        done = np.max(np.abs(new_t - t)) < tol
-        t = new_t
-        if done:
-            break
+    rng = np.random.default_rng(opts.seed)
+    starts = [n_pass.sum(axis=1) / (n_pass + n_fail).sum(axis=1)]
+    starts += [rng.uniform(size=len(n_pass)) for _ in range(opts.starts - 1)]
+    fits = []
+    for start in starts:
+        t, iterations, converged = _em(start, n_pass, n_fail, opts.max_iter, opts.tol)
+        fits.append((_objective(*_m_step(t, n_pass, n_fail), n_pass, n_fail), t, iterations, converged))
+    top = max(range(len(fits)), key=lambda i: (fits[i][0], -i))
+    best = top if fits[top][0] > fits[0][0] + opts.start_margin else 0
+    objective, t, iterations, converged = fits[best]
     sens, spec, prior = _m_step(t, n_pass, n_fail)
     posteriors: list[float | None] = [None] * len(ballots)
     for i, p in zip(np.flatnonzero(has_votes), t):
         posteriors[i] = float(p)
-    reliability = {j: {"sensitivity": float(sens[k]), "specificity": float(spec[k])} for k, j in enumerate(judges)}
-    return posteriors, reliability, float(prior)
+    return DawidSkeneFit(
+        posteriors=tuple(posteriors),
+        reliability={j: {"sensitivity": float(sens[k]), "specificity": float(spec[k])} for k, j in enumerate(judges)},
+        prior=float(prior), objective=objective, best_objective=fits[top][0], iterations=iterations, converged=converged,
+        best_start="majority" if best == 0 else f"random {best}", starts=len(fits),
+        starts_converged=sum(f[3] for f in fits), starts_at_best=sum(abs(f[0] - objective) <= 1e-6 for f in fits),
+        max_iter=opts.max_iter, tol=opts.tol)
+
+
+def dawid_skene(
+    ballots: Sequence[Ballot], max_iter: int = 10_000, tol: float = 1e-8
+) -> tuple[list[float | None], dict[str, dict[str, float]], float | None]:
+    """(posterior P(pass) per ballot, per-judge sensitivity and specificity, prior P(pass)) of `fit_dawid_skene`."""
+    fit = fit_dawid_skene(ballots, AggregateOptions(max_iter=max_iter, tol=tol))
+    return list(fit.posteriors), fit.reliability, fit.prior
 
 
 def dawid_skene_method(ballots: Sequence[Ballot], opts: AggregateOptions) -> list[PanelDecision]:
     """Posterior P(pass) from Dawid-Skene over all ballots; exactly 0.5 goes to the tie rule."""
-    posteriors, _, _ = dawid_skene(ballots, opts.max_iter, opts.tol)
-    out = []
+    posteriors = fit_dawid_skene(ballots, opts).posteriors
+    out: list[PanelDecision] = []
     for b, p in zip(ballots, posteriors):
-        if (failed := _quorum_failed(len(_labels(b)), opts)) is not None or p is None:
-            out.append(failed)  # the quorum is at least 1, so every ballot with a posterior gets past it
+        if (failed := _quorum_failed(len(_labels(b)), opts)) is not None:
+            out.append(failed)
+        elif p is None:  # unreachable while the quorum is at least 1: a ballot past it has a valid vote
+            out.append(PanelDecision(outcome="inconclusive", reason="no valid vote"))
         elif math.isclose(p, 0.5, rel_tol=0.0, abs_tol=1e-12):
             out.append(_tie("posterior P(pass) 0.5", opts, p))
         else:

@@ -2,22 +2,30 @@
 
 Cases are paired by case id. A verdict of pass counts 1; fail and error count 0 (errors count against the
 clause, as in clause results); pending-jury, inconclusive and not-applicable verdicts are left out of the
-pairs, and counted. Per clause: both pass rates over the paired cases, their difference (B - A) with a
-seeded paired-bootstrap 95% interval, the exact McNemar test on the discordant pairs, and the cases that
-regressed (pass in A, fail in B) and improved (fail in A, pass in B).
+pairs, and counted. Per clause: both pass rates over the paired cases, their difference (B - A) with
+Newcombe's (1998) method-10 score interval for paired proportions, the exact McNemar test on the discordant
+pairs, and the cases that regressed (pass in A, fail in B) and improved (fail in A, pass in B).
+
+Every clause with enough pairs is a test, so the McNemar p-values are Holm-adjusted across those clauses: a
+change is reported only where the adjusted p is below alpha (and the interval excludes 0), which keeps the
+chance of reporting any change between two identical agents at or below alpha, however many clauses there are.
+Unadjusted, 20 clauses with no true difference report a change in about a third of comparisons
+(tests/test_compare_stats.py).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 from harness.errors import ConfigError, RunNotFound
+from harness.intervals import holm, newcombe_paired
 
 MIN_PAIRS = 10
-RESAMPLES = 2000
-SEED = 20240611
 ALPHA = 0.05
+INTERVAL = "Newcombe (1998) method 10, paired score interval"
+CORRECTION = "Holm"
 
 _DECIDED = {"pass": 1, "fail": 0, "error": 0}
 
@@ -27,55 +35,55 @@ _DECIDED = {"pass": 1, "fail": 0, "error": 0}
 
 def mcnemar_exact(both_pass: int, regressed: int, improved: int, both_fail: int) -> float:
     """Two-sided exact McNemar p-value: the binomial test of the discordant pairs against p = 1/2."""
-    if regressed + improved == 0:
-        return 1.0
-    from statsmodels.stats.contingency_tables import mcnemar
-
-    return float(mcnemar([[both_pass, regressed], [improved, both_fail]], exact=True).pvalue)
-
-
-def bootstrap_diff_ci(a: Sequence[int], b: Sequence[int], *, resamples: int = RESAMPLES, seed: int = SEED,
-                      level: float = 0.95) -> tuple[float, float]:
-    """Percentile interval of mean(b) - mean(a) under the paired bootstrap (cases resampled with replacement).
-
-    Each pair's difference is -1, 0 or +1, so a resample's mean depends only on how many regressed and
-    improved pairs it drew: drawing those counts from the multinomial is exactly resampling the n cases,
-    in O(resamples) memory whatever n is.
-    """
-    import numpy as np
-
-    a_arr, b_arr = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
-    n = len(a_arr)
+    n = regressed + improved
     if n == 0:
-        return (float("nan"), float("nan"))
-    d = b_arr - a_arr
-    improved, regressed = int((d > 0).sum()), int((d < 0).sum())
-    if improved == regressed == 0:
-        return (0.0, 0.0)
-    rng = np.random.default_rng(seed)
-    draws = rng.multinomial(n, [improved / n, regressed / n, (n - improved - regressed) / n], size=resamples)
-    means = (draws[:, 0] - draws[:, 1]) / n
-    tail = (1 - level) / 2
-    low, high = np.quantile(means, [tail, 1 - tail])
-    return float(low), float(high)
+        return 1.0
+    low = min(regressed, improved)
+    tail = sum(math.comb(n, i) for i in range(low + 1)) / 2.0**n
+    return min(1.0, 2 * tail)
+
+
+def paired_diff_ci(both_pass: int, regressed: int, improved: int, both_fail: int) -> tuple[float, float] | None:
+    """95% interval of rate(B) - rate(A) from the paired table (Newcombe's method 10); None without pairs."""
+    return newcombe_paired(both_pass, regressed, improved, both_fail)
 
 
 def conclusion(n: int, diff: float | None, ci: tuple[float, float], p: float, *, min_pairs: int = MIN_PAIRS,
-               alpha: float = ALPHA) -> tuple[str, str]:
-    """(code, plain sentence) for one clause: too-small, no-difference, regressed, improved or unclear."""
+               alpha: float = ALPHA, p_adjusted: float | None = None, family: int = 1) -> tuple[str, str]:
+    """(code, plain sentence) for one clause: too-small, no-difference, regressed, improved or unclear.
+
+    `p_adjusted` is the Holm-adjusted p over the `family` clauses tested (the raw p when None)."""
     if n == 0:
         return "no-pairs", "no paired cases with a decided verdict in both runs"
     if n < min_pairs:
         return "too-small", (f"too small to tell: only {n} paired case{'s' if n != 1 else ''} "
                              f"(at least {min_pairs} are needed)")
+    adjusted = p if p_adjusted is None else p_adjusted
     spans_zero = ci[0] <= 0 <= ci[1]
     stats = f"95% CI {ci[0] * 100:+.0f} to {ci[1] * 100:+.0f} pp; exact McNemar p = {p:.3g}"
-    if spans_zero and p >= alpha:
+    if family > 1:
+        stats += f", Holm-adjusted over {family} clauses {adjusted:.3g}"
+    if spans_zero and adjusted >= alpha:
         return "no-difference", f"no detectable difference with {n} paired cases ({stats})"
-    if not spans_zero and p < alpha:
+    if not spans_zero and adjusted < alpha:
         direction = "regressed" if (diff or 0) < 0 else "improved"
         return direction, f"B {direction} by {abs(diff or 0) * 100:.0f} pp with {n} paired cases ({stats})"
     return "unclear", f"unclear with {n} paired cases: the interval and the test disagree ({stats})"
+
+
+def conclude_family(clauses: list[dict[str, Any]], *, min_pairs: int = MIN_PAIRS,
+                    alpha: float = ALPHA) -> list[dict[str, Any]]:
+    """Holm-adjust the McNemar p-values of the clauses with at least `min_pairs` pairs and conclude each clause."""
+    tested = [c["mcnemar_p"] if c["n_pairs"] >= min_pairs else None for c in clauses]
+    adjusted = holm(tested)
+    family = sum(p is not None for p in tested)
+    out = []
+    for c, p_adj in zip(clauses, adjusted):
+        ci = (c["ci_low"], c["ci_high"])
+        code, sentence = conclusion(c["n_pairs"], c["diff"], ci, c["mcnemar_p"] if c["mcnemar_p"] is not None else 1.0,
+                                    min_pairs=min_pairs, alpha=alpha, p_adjusted=p_adj, family=family)
+        out.append(dict(c, mcnemar_p_adjusted=p_adj, conclusion=code, summary=sentence))
+    return out
 
 
 # ---------------------------------------------------------------- runs and pairs
@@ -128,8 +136,8 @@ _RUN_FIELDS = ("run_id", "started_at", "status", "pact_id", "pact_version", "pac
                "agent", "agent_version", "panel_id", "n_cases", "n_done")
 
 
-def compare_runs(store: Any, run_a: str, run_b: str, *, resamples: int = RESAMPLES, seed: int = SEED,
-                 min_pairs: int = MIN_PAIRS) -> dict[str, Any]:
+def compare_runs(store: Any, run_a: str, run_b: str, *, min_pairs: int = MIN_PAIRS,
+                 alpha: float = ALPHA) -> dict[str, Any]:
     """The paired comparison of run B against run A, as plain data (what `compare --json` prints)."""
     ra, rb = store.run(run_a), store.run(run_b)
     warnings = []
@@ -151,20 +159,22 @@ def compare_runs(store: Any, run_a: str, run_b: str, *, resamples: int = RESAMPL
     for r in rows:
         by_clause.setdefault(r["clause_id"], []).append(r)
     order = {c["clause_id"]: i for i, c in enumerate(store.clause_results(run_b) or store.clause_results(run_a))}
-    clauses = [_compare_clause(cid, by_clause[cid], resamples, seed, min_pairs)
-               for cid in sorted(by_clause, key=lambda c: (order.get(c, len(order)), c))]
+    clauses = conclude_family([_compare_clause(cid, by_clause[cid])
+                               for cid in sorted(by_clause, key=lambda c: (order.get(c, len(order)), c))],
+                              min_pairs=min_pairs, alpha=alpha)
     from harness.robustness import compare_robustness
 
     # attacks tied to clauses: how each version's pass rate under each mutator moved (empty without attacks)
     robust = [r for r in compare_robustness(store, run_a, run_b)
               if r.get("base_attack_pass_rate") is not None or r.get("other_attack_pass_rate") is not None]
     return dict(run_a={k: ra.get(k) for k in _RUN_FIELDS}, run_b={k: rb.get(k) for k in _RUN_FIELDS},
-                changed_cases=changed, warnings=warnings, resamples=resamples, seed=seed, min_pairs=min_pairs,
+                changed_cases=changed, warnings=warnings, min_pairs=min_pairs, alpha=alpha, interval=INTERVAL,
+                correction=CORRECTION, family_size=sum(c["mcnemar_p_adjusted"] is not None for c in clauses),
                 clauses=clauses, robustness=robust)
 
 
-def _compare_clause(clause_id: str, rows: list[dict[str, Any]], resamples: int, seed: int,
-                    min_pairs: int) -> dict[str, Any]:
+def _compare_clause(clause_id: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """One clause's pairs, rates, interval and raw McNemar p (conclusions need the family: conclude_family)."""
     a, b, case_ids = [], [], []
     only_a = only_b = undecided = 0
     for r in rows:
@@ -186,14 +196,13 @@ def _compare_clause(clause_id: str, rows: list[dict[str, Any]], resamples: int, 
     both_fail = n - both_pass - len(regressed) - len(improved)
     rate_a = sum(a) / n if n else None
     rate_b = sum(b) / n if n else None
-    diff = (rate_b - rate_a) if n else None
-    ci = bootstrap_diff_ci(a, b, resamples=resamples, seed=seed) if n else (None, None)
+    diff = (sum(b) - sum(a)) / n if n else None
+    ci = paired_diff_ci(both_pass, len(regressed), len(improved), both_fail) or (None, None)
     p = mcnemar_exact(both_pass, len(regressed), len(improved), both_fail) if n else None
-    code, sentence = conclusion(n, diff, ci, p if p is not None else 1.0, min_pairs=min_pairs)
     return dict(clause_id=clause_id, n_pairs=n, rate_a=rate_a, rate_b=rate_b, diff=diff, ci_low=ci[0],
                 ci_high=ci[1], mcnemar_p=p, both_pass=both_pass, both_fail=both_fail,
                 n_regressed=len(regressed), n_improved=len(improved), regressed=regressed, improved=improved,
-                undecided=undecided, only_in_a=only_a, only_in_b=only_b, conclusion=code, summary=sentence)
+                undecided=undecided, only_in_a=only_a, only_in_b=only_b)
 
 
 # ---------------------------------------------------------------- the command

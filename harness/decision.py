@@ -7,6 +7,9 @@ run of the same agent and pact version (pact hash) in which the clause had at le
 refresh evidence. Its age is `now - that run's completion time`; it is stale once the age exceeds the clause's
 `freshness` (else the pact's). A clause with no evidence at all is not stale (its status says so: no-evidence,
 pending-jury or inconclusive), but it has no age, never expires and is always due.
+
+This module decides from evidence rows handed to it and never reads the store; harness/standing.py fetches the
+rows and records the results.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +25,7 @@ from typing import Any
 from harness.clock import as_utc
 from harness.errors import ConfigError
 from harness.trust import DEFAULT_CONFIDENCE, ClauseFacts, clause_results, decide, restate, trust_score
-from harness.types import Clause, ClauseResult, Pact, PactDecision
+from harness.types import Clause, ClauseResult, EvidenceRow, HumanFailureRow, Pact, PactDecision
 
 
 @dataclass(frozen=True)
@@ -102,14 +105,15 @@ def _result_from_row(clause: Clause, row: Mapping[str, Any], confidence: float |
                    row["pending"], row["inconclusive"], conf)
 
 
-def assess(store: Any, pact: Pact, agent: str | None, now: datetime, confidence: float = DEFAULT_CONFIDENCE) -> Assessment:
-    """The agent's standing on this pact version at `now`."""
+def assess(pact: Pact, agent: str | None, now: datetime, rows: Sequence[EvidenceRow],
+           human_failures: Sequence[HumanFailureRow], confidence: float = DEFAULT_CONFIDENCE) -> Assessment:
+    """The agent's standing on this pact version at `now`, from its evidence rows (newest run first, as
+    Store.evidence_rows gives them) and its open human-confirmed failures (Store.open_human_failures)."""
     now = as_utc(now)
-    rows = store.evidence_rows(agent, pact.id, pact.hash)
     open_failures: dict[str, list[dict[str, Any]]] = {}
-    for h in store.open_human_failures(agent, pact.id, pact.hash):
-        open_failures.setdefault(h["clause_id"], []).append(h)
-    by_clause: dict[str, list[dict[str, Any]]] = {}
+    for h in human_failures:
+        open_failures.setdefault(h["clause_id"], []).append(dict(h))
+    by_clause: dict[str, list[Mapping[str, Any]]] = {}
     for r in rows:  # newest run first
         by_clause.setdefault(r["clause_id"], []).append(r)
     states = []
@@ -117,7 +121,7 @@ def assess(store: Any, pact: Pact, agent: str | None, now: datetime, confidence:
         window = window_of(pact, clause)
         candidates = by_clause.get(clause.id, [])
         evidence = next((r for r in candidates if r["passed"] + r["failed"] + r["errors"] > 0), None)
-        base = dict(clause=clause, window_s=window, human_failures=open_failures.get(clause.id, []))
+        base: dict[str, Any] = dict(clause=clause, window_s=window, human_failures=open_failures.get(clause.id, []))
         if evidence is not None:
             finished = as_utc(evidence["finished_at"])
             age = max(0.0, (now - finished).total_seconds())
@@ -140,10 +144,11 @@ def assess(store: Any, pact: Pact, agent: str | None, now: datetime, confidence:
                       score=score, agent_version=version)
 
 
-def record(store: Any, a: Assessment, trigger: str, trigger_ref: str | None = None) -> str:
-    """Append the assessment: the decision with the runs behind it, per-clause evidence, and the trust score."""
+def decision_rows(a: Assessment, trigger: str, trigger_ref: str | None = None) -> tuple[Any, ...]:
+    """The rows that record an assessment (Store.record_agent_decision's arguments): the decision with the runs
+    behind it, per-clause evidence, and the trust score."""
     decision_id = f"{a.now:%Y%m%d-%H%M%S}-{secrets.token_hex(4)}"
-    store.record_agent_decision(
+    return (
         dict(decision_id=decision_id, decided_at=a.now, agent=a.agent, agent_version=a.agent_version,
              pact_id=a.pact.id, pact_version=a.pact.version, pact_hash=a.pact.hash, decision=a.decision.decision,
              reasons=json.dumps(list(a.decision.reasons)), rule_index=a.decision.rule_index,
@@ -157,21 +162,20 @@ def record(store: Any, a: Assessment, trigger: str, trigger_ref: str | None = No
                                          threshold=s.clause.threshold, age_s=s.age_s, window_s=s.window_s)
                                     for s in a.states])),
     )
-    return decision_id
 
 
 # ---------------------------------------------------------------- one run's decision
 
 
-def run_facts(store: Any, pact: Pact, run: Mapping[str, Any], results: Sequence[ClauseResult],
-              verdicts: Sequence[Mapping[str, Any]]) -> dict[str, ClauseFacts]:
+def run_facts(pact: Pact, run: Mapping[str, Any], results: Sequence[ClauseResult],
+              verdicts: Sequence[Mapping[str, Any]], human_failures: Sequence[HumanFailureRow]) -> dict[str, ClauseFacts]:
     """A run's own evidence is fresh (age 0) where it decided something; human-confirmed failures still open for
     the agent count, except those this run's verdicts supersede with a pass."""
     # A run being finished is not yet among the completed runs the store compares: its passes supersede here.
     finishing = run.get("status") != "completed"
     passes = {(v["case_id"], v["clause_id"]) for v in verdicts if v["outcome"] == "pass"} if finishing else set()
     open_failures: dict[str, int] = {}
-    for h in store.open_human_failures(run["agent"], pact.id, pact.hash):
+    for h in human_failures:
         if (h["case_id"], h["clause_id"]) not in passes:
             open_failures[h["clause_id"]] = open_failures.get(h["clause_id"], 0) + 1
     facts = {}
@@ -184,15 +188,15 @@ def run_facts(store: Any, pact: Pact, run: Mapping[str, Any], results: Sequence[
     return facts
 
 
-def run_decision(store: Any, pact: Pact, run: Mapping[str, Any], verdicts: Sequence[Mapping[str, Any]],
-                 confidence: float) -> tuple[list[ClauseResult], PactDecision]:
+def run_decision(pact: Pact, run: Mapping[str, Any], verdicts: Sequence[Mapping[str, Any]], confidence: float,
+                 human_failures: Sequence[HumanFailureRow]) -> tuple[list[ClauseResult], PactDecision]:
     results = clause_results(pact, verdicts, confidence)
-    return results, decide(pact, results, run_facts(store, pact, run, results, verdicts))
+    return results, decide(pact, results, run_facts(pact, run, results, verdicts, human_failures))
 
 
-def pact_of_run(store: Any, run: Mapping[str, Any]) -> Pact:
-    """The pact version a run was made against: from the store, else its file if that still has the same hash."""
-    spec = store.pact_spec(run["pact_hash"])
+def pact_of_run(run: Mapping[str, Any], spec: str | None) -> Pact:
+    """The pact version a run was made against: its stored spec (JSON), else its file if that still has the same
+    hash."""
     if spec is not None:
         return Pact.model_validate_json(spec)
     from harness.suite import load_plan
@@ -205,29 +209,3 @@ def pact_of_run(store: Any, run: Mapping[str, Any]) -> Pact:
         raise ConfigError(f"run {run['run_id']}: its pact version ({run['pact_hash'][:12]}) is neither in the store "
                           f"nor in {run['suite_path']}")
     return pact
-
-
-def after_run(store: Any, pact: Pact, run_id: str, confidence: float, now: datetime) -> Assessment:
-    """Once a run is stored complete: the agent's standing decision, recorded with its trust score."""
-    run = store.run(run_id)
-    a = assess(store, pact, run["agent"], now, confidence)
-    record(store, a, "run", run_id)
-    return a
-
-
-def assessments(store: Any, now: Any, confidence: float, agent: str | None = None,
-                pact_id: str | None = None) -> tuple[list[Assessment], list[str]]:
-    """Every agent's standing on every pact it has runs of (or the one asked for), with notes on skipped ones."""
-    out, notes = [], []
-    for k in store.agent_pacts():
-        if (agent is not None and k["agent"] != agent) or (pact_id is not None and k["pact_id"] != pact_id):
-            continue
-        spec = store.pact_spec(k["pact_hash"])
-        try:
-            pact = Pact.model_validate_json(spec) if spec else pact_of_run(store, store.run(k["last_run_id"]))
-        except ConfigError as exc:
-            notes.append(f"skipped {k['agent']} / {k['pact_id']}: {exc}")
-            continue
-        a = assess(store, pact, k["agent"], now, confidence)
-        out.append(replace(a, last_run=(k["last_run_id"], k["last_finished_at"])))
-    return out, notes

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import re
@@ -16,6 +15,7 @@ import jinja2
 
 from harness import llm
 from harness.errors import ConfigError
+from harness.pact import content_hash
 from harness.reply_parse import one_line as _one_line
 from harness.reply_parse import parse_reply
 from harness.secrets import redact_urls
@@ -26,6 +26,8 @@ HASH_BOUNDARY = "0" * 24  # stands in for the random boundary when hashing: one 
 MAX_BOUNDARY_TRIES = 8
 _LOOKALIKES = (("<<<", "‹‹‹"), (">>>", "›››"))  # agent text must not even look like it closes a fence
 _LABEL_JUNK = re.compile(r"[^A-Za-z0-9 _.:\-]")
+_PLAIN_BOUNDARY = re.compile(r"\{\{-?\s*boundary\s*-?\}\}")
+_COMPOSED = re.compile(r"\{%-?\s*(include|extends|import|from)\b")  # other files, unseen here
 
 # Code-owned rather than in the rubric, so that no rubric can drop the injection rules by accident. The same
 # text for every call: the fence code goes at the head of the user message, so a provider's (or the embedded
@@ -70,6 +72,7 @@ class RubricLibrary:
 
     def __init__(self, directory: str | Path = RUBRICS_DIR):
         self.directory = Path(directory)
+        self._plain: dict[str, bool] = {}
         self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(self.directory)),
                                       undefined=jinja2.StrictUndefined, autoescape=False,
                                       keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
@@ -98,6 +101,15 @@ class RubricLibrary:
             line = _template_line(exc, template.filename)
             where = f"{template.filename}:{line}" if line else str(template.filename)
             raise ConfigError(_one_line(f"rubric error: {type(exc).__name__}: {exc}"), where=where) from None
+
+    def boundary_is_plain(self, name: str) -> bool:
+        """Whether the template shows the boundary only as `{{ boundary }}` and in data() fences, so that its
+        boundary-free text is the rendered text with the boundary replaced (no second render needed)."""
+        if name not in self._plain:
+            source = self.env.loader.get_source(self.env, self.path(name).name)[0]  # type: ignore[union-attr]
+            rest = _PLAIN_BOUNDARY.sub("", source)
+            self._plain[name] = "boundary" not in rest and not _COMPOSED.search(source)
+        return self._plain[name]
 
     def validate(self, name: str) -> str:
         """Render with sample material (no model call); returns the template's source, part of a panel's identity."""
@@ -132,13 +144,16 @@ def _neutralise(value: Any) -> Any:
     return value
 
 
-def _fencer(boundary: str, *, check: bool = True) -> Callable[..., str]:
-    """The template's `data(value, label)`: the only way untrusted material enters a prompt."""
+def _fencer(boundary: str, *, check: bool = True, seen: list[str] | None = None) -> Callable[..., str]:
+    """The template's `data(value, label)`: the only way untrusted material enters a prompt. Each fenced text
+    is appended to `seen`, for the reply parser (see fenced_material)."""
     def data(value: Any, label: str = "DATA") -> str:
         text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, indent=2, default=str)
         text = _neutralise(text)
         if check and boundary in text.lower():
             raise _BoundaryClash()
+        if seen is not None:
+            seen.append(text)
         label = _LABEL_JUNK.sub("", str(label)).strip().upper() or "DATA"
         return f"<<<BEGIN {label} {boundary}>>>\n{text}\n<<<END {label} {boundary}>>>"
 
@@ -162,13 +177,18 @@ def _variables(panel: PanelSpec, case: Case, clause: Clause, transcript: Transcr
     return {**trusted, **_neutralise(untrusted)}, any(bad in dumped for bad, _ in _LOOKALIKES)
 
 
-def _render_fresh(rubrics: RubricLibrary, name: str, variables: dict[str, Any]) -> tuple[str, str, bool]:
-    """(boundary, rendered text, whether the boundary was re-drawn because the material contained one)."""
+def _render_fresh(rubrics: RubricLibrary, name: str, variables: dict[str, Any],
+                  seen: list[str] | None = None) -> tuple[str, str, bool]:
+    """(boundary, rendered text, whether the boundary was re-drawn because the material contained one);
+    the fenced texts of the render that succeeded are left in `seen`."""
     collided = False
     for _ in range(MAX_BOUNDARY_TRIES):
         boundary = new_boundary()
+        if seen is not None:
+            seen.clear()
         try:
-            return boundary, rubrics.render(name, **variables, boundary=boundary, data=_fencer(boundary)), collided
+            text = rubrics.render(name, **variables, boundary=boundary, data=_fencer(boundary, seen=seen))
+            return boundary, text, collided
         except _BoundaryClash:
             collided = True
     raise ConfigError(f"rubric {name}: no fence boundary absent from the material after {MAX_BOUNDARY_TRIES} tries")
@@ -203,10 +223,7 @@ class JudgeCall:
     scale: str = "binary"
     pass_mark: float = 4.0
     boundary: str = ""
-
-
-def _sha256(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    material: tuple[str, ...] | None = None  # the fenced texts, as rendered; None: read back from the messages
 
 
 def _messages(boundary: str, user: str) -> list[dict[str, Any]]:
@@ -230,11 +247,16 @@ def prepare(judge: JudgeSpec, panel: PanelSpec, case: Case, clause: Clause, tran
     variables, lookalike = _variables(panel, case, clause, transcript, context_seed=context_seed)
     if not judge.show_system:
         variables["system"] = None
-    boundary, user, collided = _render_fresh(rubrics, judge.rubric, variables)
-    stable = rubrics.render(judge.rubric, **variables, boundary=HASH_BOUNDARY, data=_fencer(HASH_BOUNDARY, check=False))
-    prompt_hash = _sha256(_messages(HASH_BOUNDARY, stable))
+    material: list[str] = []
+    boundary, user, collided = _render_fresh(rubrics, judge.rubric, variables, material)
+    if rubrics.boundary_is_plain(judge.rubric):  # the material cannot hold the boundary: the same text as a render
+        stable = user.replace(boundary, HASH_BOUNDARY)
+    else:
+        stable = rubrics.render(judge.rubric, **variables, boundary=HASH_BOUNDARY,
+                                data=_fencer(HASH_BOUNDARY, check=False))
+    prompt_hash = content_hash(_messages(HASH_BOUNDARY, stable))
     response_format = _response_format(judge, panel.scale)
-    cache_key = _sha256({  # at temperature 0 without a seed, samples are the same call and may share a vote
+    cache_key = content_hash({  # at temperature 0 without a seed, samples are the same call and may share a vote
         "model": judge.model, "prompt": prompt_hash, "temperature": judge.temperature, "seed": _seed(judge, sample),
         "max_tokens": judge.max_tokens, "sample": sample if judge.temperature > 0 else None, "scale": panel.scale,
         "pass_mark": panel.pass_mark, "structured": response_format is not None})
@@ -242,7 +264,7 @@ def prepare(judge: JudgeSpec, panel: PanelSpec, case: Case, clause: Clause, tran
     return JudgeCall(judge=judge, case_id=case.id, clause_id=clause.id, sample=sample,
                      messages=_messages(boundary, user), prompt_hash=prompt_hash, cache_key=cache_key,
                      response_format=response_format, flags=flags, scale=panel.scale,
-                     pass_mark=panel.pass_mark, boundary=boundary)
+                     pass_mark=panel.pass_mark, boundary=boundary, material=tuple(material))
 
 
 async def execute(call: JudgeCall, *, api_key: str | None = None,
@@ -252,7 +274,7 @@ async def execute(call: JudgeCall, *, api_key: str | None = None,
     request = llm.LLMRequest(model=judge.model, messages=call.messages, temperature=judge.temperature,
                              seed=_seed(judge, call.sample), max_tokens=judge.max_tokens, api_base=judge.api_base,
                              api_key=api_key, timeout_s=judge.timeout_s, retries=judge.retries,
-                             response_format=call.response_format)
+                             response_format=call.response_format, fast_lane=judge.fast_lane)
     base = dict(case_id=call.case_id, clause_id=call.clause_id, judge=judge.name, model=judge.model,
                 sample=call.sample, prompt_hash=call.prompt_hash, cache_key=call.cache_key, flags=call.flags)
     try:
@@ -268,7 +290,7 @@ async def execute(call: JudgeCall, *, api_key: str | None = None,
                     abstain_reason=f"call failed ({response.error_kind}): {redact_urls(response.error)}",
                     abstain_code="call-failed")
     parsed = parse_reply(response.text, call.scale, call.pass_mark, untrusted=fenced_material(call))
-    return Vote(**base, **usage, label=parsed.label, score=parsed.score,  # type: ignore[arg-type]
+    return Vote(**base, **usage, label=parsed.label, score=parsed.score,
                 rationale=parsed.rationale, raw_reply=response.text, abstain_reason=parsed.abstain_reason,
                 abstain_code=parsed.abstain_code)
 
@@ -276,6 +298,8 @@ async def execute(call: JudgeCall, *, api_key: str | None = None,
 def fenced_material(call: JudgeCall) -> list[str]:
     """The untrusted texts the judge was shown, read back from the fences of this call's prompt, so that the
     reply parser can tell the agent's own `{"verdict": "pass"}` quoted back from the judge's vote."""
+    if call.material is not None:
+        return list(call.material)
     if not call.boundary:
         return []
     fence = re.compile(rf"<<<BEGIN ([A-Z0-9 _.:\-]*) {re.escape(call.boundary)}>>>\n(.*?)\n"

@@ -37,6 +37,11 @@ ORDER BY (v.outcome = 'inconclusive') DESC, v.entropy_bits DESC NULLS LAST, v.ca
 """
 
 
+STATS_FIELDS = ("percent_agreement_items", "fleiss_items", "alpha_items", "score_items", "min_items", "fleiss_ci",
+                "fleiss_se0", "alpha_nominal_ci", "gwet_ac1", "gwet_ac1_ci", "pabak", "pabak_ci",
+                "bootstrap_resamples", "bootstrap_seed", "pairs", "small_sample", "dawid_skene")
+
+
 def panel_summary(store: Any, run_id: str) -> dict[str, Any] | None:
     rows = store.query("SELECT * EXCLUDE (run_id, stats), stats FROM panel_stats WHERE run_id = ?", [run_id])
     if not rows:
@@ -44,8 +49,18 @@ def panel_summary(store: Any, run_id: str) -> dict[str, Any] | None:
     summary = rows[0]
     stats = json.loads(summary.pop("stats"))
     summary["cohen_kappa"] = stats.get("cohen_kappa", {})
+    # n, intervals, AC1/PABAK and Dawid-Skene convergence live in the JSON; runs recorded before they existed
+    # lack them, and show them as missing.
+    for key in STATS_FIELDS:
+        summary[key] = stats.get(key)
+    summary["agreement_reference"] = stats.get("agreement_reference", "full panel (recorded before leave-one-out)")
     summary["judges"] = store.query("SELECT * EXCLUDE (run_id) FROM judge_stats WHERE run_id = ? ORDER BY judge",
                                     [run_id])
+    extra = {j["judge"]: j for j in stats.get("judges", [])}
+    for j in summary["judges"]:
+        more = extra.get(j["judge"], {})
+        j.update(n_compared=more.get("n_compared"), agreement_full_panel=more.get("agreement_full_panel"),
+                 agreement_small_sample=more.get("small_sample"))
     summary["costs"] = store.query(_JUDGE_COSTS, [run_id])
     summary["clause_costs"] = store.query(_CLAUSE_COSTS, [run_id])
     calls = store.query("SELECT sum(calls_saved) AS saved, count(*) FILTER (WHERE NOT complete) AS stopped "
@@ -55,7 +70,8 @@ def panel_summary(store: Any, run_id: str) -> dict[str, Any] | None:
 
 
 _NO_STATS = {"n": 0, "pass_rate": None, "abstain_rate": None, "agreement_with_panel": None,
-             "agreement_ci_low": None, "agreement_ci_high": None}
+             "agreement_ci_low": None, "agreement_ci_high": None, "n_compared": None, "agreement_full_panel": None,
+             "agreement_small_sample": None}
 
 
 def judge_rows(p: dict[str, Any]) -> list[dict[str, Any]]:

@@ -1,4 +1,7 @@
-"""The one door to LLM providers: async chat completion through litellm, with our retries and failures as data."""
+"""The one door to LLM providers: async chat completion, with our retries and failures as data.
+
+OpenAI-compatible calls take the fast lane (harness/fastlane.py, plain aiohttp, priced from litellm's bundled
+table by harness/pricing.py); every other provider goes through litellm, imported on first use."""
 
 from __future__ import annotations
 
@@ -13,20 +16,21 @@ for _var in ("LITELLM_LOCAL_MODEL_COST_MAP", "LITELLM_LOCAL_ANTHROPIC_BETA_HEADE
 os.environ.setdefault("LITELLM_MODE", "PRODUCTION")
 
 import asyncio  # noqa: E402
-import email.utils  # noqa: E402
+import contextlib  # noqa: E402
 import functools  # noqa: E402
 import time  # noqa: E402
-from typing import Any, Literal  # noqa: E402
+from collections.abc import Awaitable, Callable, Iterator  # noqa: E402
+from typing import Any  # noqa: E402
 
 from pydantic import Field, SecretStr  # noqa: E402
 
-from harness.secrets import redact  # noqa: E402
+# the error helpers live in llm_errors; imported here too, as they always were
+from harness.llm_errors import RETRYABLE, ErrorKind, classify, error_text, retry_after_s, scrub  # noqa: E402, F401
 from harness.types import Record, ToolCall  # noqa: E402
 
-ErrorKind = Literal["timeout", "rate_limit", "server", "client", "connection", "other"]
-RETRYABLE: frozenset[str] = frozenset({"timeout", "rate_limit", "server", "connection"})
 MAX_RETRY_AFTER_S = 60.0  # a server asking for longer than this gets this
 TIMEOUT_GRACE_S = 1.0  # litellm's own timeout should fire first; ours is the backstop
+FAST_LANE_ENV = "PACTJURY_FAST_LANE"  # "0": every call through litellm (`pactjury run --no-fast-lane`)
 
 
 class LLMRequest(Record):
@@ -42,6 +46,7 @@ class LLMRequest(Record):
     response_format: dict[str, Any] | None = None
     tools: list[dict[str, Any]] | None = None
     extra: dict[str, Any] = Field(default_factory=dict)  # more litellm kwargs; cannot override the above
+    fast_lane: bool = True  # False: through litellm even when the fast lane could take it
 
 
 class LLMResponse(Record):
@@ -149,6 +154,45 @@ def preload() -> None:
     import openai.resources  # noqa: F401
 
 
+# ---------------------------------------------------------------- which lane
+
+
+@contextlib.contextmanager
+def fast_lane(enabled: bool) -> Iterator[None]:
+    """The fast lane on or off, for this process and the workers it starts (they inherit the variable)."""
+    before = os.environ.get(FAST_LANE_ENV)
+    os.environ[FAST_LANE_ENV] = "1" if enabled else "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(FAST_LANE_ENV, None)
+        else:
+            os.environ[FAST_LANE_ENV] = before
+
+
+def _route(req: LLMRequest) -> Any:
+    """The fast-lane route of this call, or None: litellm takes it."""
+    if not req.fast_lane or os.environ.get(FAST_LANE_ENV) == "0":
+        return None
+    from harness import fastlane
+
+    key = req.api_key.get_secret_value() if req.api_key else None
+    return fastlane.route(req.model, req.api_base, key, tools=bool(req.tools), extra=bool(req.extra))
+
+
+def needs_litellm(model: str, api_base: str | None = None, fast_lane: bool = True) -> bool:
+    """Whether calls to this model go through litellm (so that a run pays its import before the first call)."""
+    return _route(LLMRequest.model_construct(model=model, messages=[], api_base=api_base, api_key=None, tools=None, extra={},
+                                             fast_lane=fast_lane)) is None
+
+
+def preload_for(models: list[tuple[str, str | None, bool]]) -> None:
+    """preload() when any of these (model, api_base, fast_lane) needs litellm; a fast-lane run never imports it."""
+    if any(needs_litellm(*m) for m in models):
+        preload()
+
+
 def provider_of(model: str) -> str:
     """The provider a model string routes to: its `provider/` prefix, else litellm's guess, else 'unknown'."""
     if "/" in model:
@@ -159,79 +203,44 @@ def provider_of(model: str) -> str:
         return "unknown"
 
 
+# Providers routed without asking litellm (so checking a spec does not cost litellm's import for the common ones).
+_COMMON_PROVIDERS = frozenset({"openai", "hosted_vllm", "anthropic", "azure", "gemini", "vertex_ai", "bedrock",
+                               "ollama", "ollama_chat", "groq", "mistral", "together_ai", "openrouter", "deepseek",
+                               "local", "text-completion-openai", "fireworks_ai", "cohere", "xai"})
+
+
+def route_problem(model: str, api_base: str | None = None) -> str | None:
+    """Why litellm could not route this model string, or None. Checked before a run, so that a typo in a
+    target or judge model is an error of the command, not a run of failed calls recorded against the agent."""
+    if not model or any(ch.isspace() for ch in model):
+        return "a model string has no spaces (e.g. openai/gpt-4o-mini)"
+    prefix = model.split("/", 1)[0] if "/" in model else None
+    if prefix in _COMMON_PROVIDERS or (api_base and prefix is None):
+        return None
+    try:
+        _litellm().get_llm_provider(model, api_base=api_base)
+    except Exception:
+        known = ", ".join(sorted(_COMMON_PROVIDERS - {"local"}))
+        return (f"litellm cannot tell the provider of {model!r}; write provider/model ({known}, ... see "
+                "https://docs.litellm.ai/docs/providers)")
+    return None
+
+
 @functools.cache
 def supports_response_schema(model: str) -> bool:
     """Whether the model takes a JSON-schema `response_format`: litellm's table says, except for `local/`
     models, whose embedded provider constrains decoding to the schema itself. Unknown means no."""
     if model.startswith("local/"):
         return True
+    from harness import pricing
+
+    known = pricing.supports_response_schema(model)  # the same table litellm reads, without importing litellm
+    if known is not None:
+        return known
     try:
         return bool(_litellm().supports_response_schema(model=model))
     except Exception:
         return False
-
-
-# ---------------------------------------------------------------- errors
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
-    out: list[BaseException] = []
-    while exc is not None and exc not in out:
-        out.append(exc)
-        exc = exc.__cause__ or exc.__context__
-    return out
-
-
-def classify(exc: BaseException) -> ErrorKind:
-    """Sort a failure into a kind. litellm reports connection failures as InternalServerError(500) and
-    wraps internal failures (an ImportError, say) as APIConnectionError, so the cause chain decides first."""
-    import httpx
-    import openai
-
-    chain = _chain(exc)
-    if any(isinstance(e, (TimeoutError, openai.APITimeoutError, httpx.TimeoutException)) for e in chain):
-        return "timeout"
-    if any(isinstance(e, (ConnectionError, httpx.TransportError)) or (isinstance(e, openai.APIConnectionError)
-           and type(e).__module__.startswith("openai")) for e in chain):  # the OpenAI SDK's, not litellm's
-        return "connection"
-    status = getattr(exc, "status_code", None)
-    if isinstance(exc, openai.APIConnectionError) or not isinstance(status, int):
-        return "other"  # for litellm's APIConnectionError the status_code 500 is made up
-    if status in (408, 429):
-        return "timeout" if status == 408 else "rate_limit"
-    return "server" if status >= 500 else "client" if status >= 400 else "other"
-
-
-def retry_after_s(exc: BaseException) -> float | None:
-    """Seconds the server asked us to wait: Retry-After (seconds or HTTP-date) or retry-after-ms."""
-    # litellm rebuilds exc.response without the provider's headers; they survive on
-    # exc.litellm_response_headers (an httpx.Headers).
-    raw = getattr(exc, "litellm_response_headers", None) or getattr(getattr(exc, "response", None), "headers", None)
-    headers = {str(k).lower(): v for k, v in dict(raw or {}).items()}
-    try:
-        if "retry-after-ms" in headers:
-            return max(0.0, float(headers["retry-after-ms"]) / 1000.0)
-        value = headers.get("retry-after")
-        if value is None:
-            return None
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
-
-
-def scrub(text: str, api_key: str | None = None) -> str:
-    """Remove the request's own key (whatever its shape), then every key-shaped secret (`sk-...` and co)."""
-    if api_key and len(api_key) >= 4:
-        text = text.replace(api_key, "***")
-    return redact(text)
-
-
-def _error_text(exc: BaseException, api_key: str | None) -> str:
-    text = scrub(" ".join(str(exc).split()) or type(exc).__name__, api_key)  # scrub before cutting
-    return text if len(text) <= 300 else text[:297] + "..."
 
 
 # ---------------------------------------------------------------- the call
@@ -309,22 +318,90 @@ def _success(req: LLMRequest, response: Any, latency_ms: float, attempts: int) -
 
 async def complete(req: LLMRequest) -> LLMResponse:
     """One chat completion. Never raises for a failed call: the failure is in `error` / `error_kind`."""
-    from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
-
+    route = _route(req)
     attempts = 0
+    if route is not None:
+        from harness import fastlane
+
+        payload = fastlane.body(route, req.messages, {
+            "temperature": req.temperature, "max_tokens": req.max_tokens, "seed": req.seed,
+            "response_format": req.response_format, "tools": req.tools})
 
     async def attempt() -> Any:
         nonlocal attempts
         attempts += 1
+        if route is not None:
+            return await fastlane.post(route, payload, req.timeout_s)
         return await _call_once(req)
 
-    retrying = AsyncRetrying(stop=stop_after_attempt(req.retries + 1), wait=_wait, reraise=True,
-                             retry=retry_if_exception(lambda e: classify(e) in RETRYABLE))
     start = time.perf_counter()
     try:
-        response = await retrying(attempt)
+        response = await _attempts(req, attempt)
+        if route is not None:
+            return await _fast_success(req, response, (time.perf_counter() - start) * 1000.0, attempts)
         return _success(req, response, (time.perf_counter() - start) * 1000.0, attempts)
     except Exception as exc:  # every call failure becomes data; cancellation still propagates
         api_key = req.api_key.get_secret_value() if req.api_key else None
-        return LLMResponse(model=req.model, latency_ms=(time.perf_counter() - start) * 1000.0, attempts=attempts,
-                           error=_error_text(exc, api_key), error_kind=classify(exc))
+        text = error_text(exc, api_key)
+        if route is not None and route.api_key and route.api_key != api_key:  # a key taken from the environment
+            text = scrub(text, route.api_key)
+        return LLMResponse.model_construct(model=req.model, latency_ms=(time.perf_counter() - start) * 1000.0,
+                                           attempts=attempts, error=text, error_kind=classify(exc))
+
+
+async def _attempts(req: LLMRequest, attempt: Callable[[], Awaitable[Any]]) -> Any:
+    """The first attempt, then the retries by the tenacity policy (backoff, Retry-After) if it failed retryably.
+    Only failures pay for tenacity's machinery (~0.1 ms a call): the first failure is replayed to it as attempt 1,
+    from outside the except block, so that no later failure carries it as its context."""
+    replay: list[Exception] = []
+    try:
+        return await attempt()
+    except Exception as exc:
+        if req.retries == 0 or classify(exc) not in RETRYABLE:
+            raise
+        replay.append(exc)
+    from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
+
+    async def again() -> Any:
+        if replay:
+            raise replay.pop()
+        return await attempt()
+
+    retrying = AsyncRetrying(stop=stop_after_attempt(req.retries + 1), wait=_wait, reraise=True,
+                             retry=retry_if_exception(lambda e: classify(e) in RETRYABLE))
+    return await retrying(again)
+
+
+# ---------------------------------------------------------------- fast-lane replies
+
+
+async def _fast_success(req: LLMRequest, body: dict[str, Any], latency_ms: float, attempts: int) -> LLMResponse:
+    """An LLMResponse from a fast-lane reply, read and checked by fastlane.read, so built without re-validation."""
+    from harness import fastlane
+
+    reply = fastlane.read(body)
+    known = reply.tokens_in is not None or reply.tokens_out is not None
+    return LLMResponse.model_construct(
+        model=req.model, text=reply.text, tool_calls=reply.tool_calls, tokens_in=reply.tokens_in,
+        tokens_out=reply.tokens_out, cost_usd=await _fast_cost(req.model, body) if known else None,
+        latency_ms=latency_ms, attempts=attempts, error=None, error_kind=None)
+
+
+async def _fast_cost(model: str, body: dict[str, Any]) -> float | None:
+    """Priced from the table as litellm would; what only litellm's calculator knows (price tiers, audio or
+    reasoning tokens, ...) is asked of litellm, imported on a thread so that the event loop keeps going."""
+    from harness import pricing
+
+    try:
+        return pricing.cost(model, body)
+    except pricing.Delegate:
+        return await asyncio.to_thread(_litellm_cost, model, body)
+
+
+def _litellm_cost(model: str, body: dict[str, Any]) -> float | None:
+    litellm = _litellm()
+    try:
+        cost = litellm.completion_cost(completion_response=litellm.ModelResponse(**body), model=model)
+    except Exception:
+        return None
+    return float(cost) if cost is not None else None

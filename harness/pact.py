@@ -170,7 +170,7 @@ def _check_rule(doc: YamlDoc, i: int, when: dict[str, Any], clause_ids: set[str]
                 raise doc.error(loc, f"{key} must be true or false")
             continue
         values = value if isinstance(value, list) else [value]
-        bad = [v for v in values if v not in allowed_values[key]]
+        bad = [v for v in values if not isinstance(v, str) or v not in allowed_values[key]]  # a map is no name
         if bad:
             raise doc.error(loc, f"invalid {key} {bad[0]!r}; valid: {', '.join(sorted(allowed_values[key]))}")
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,7 +82,8 @@ def _rubrics_dir(panel_file: Path, needed: set[str]) -> Path:
 
 
 def quorum(panel: PanelSpec, n_votes: int) -> int:
-    return panel.quorum if panel.quorum is not None else max(1, math.ceil(n_votes / 2))
+    """The panel's quorum, by default a strict majority of its votes: n // 2 + 1 (2 of 2, 2 of 3, 3 of 4)."""
+    return panel.quorum if panel.quorum is not None else n_votes // 2 + 1
 
 
 def aggregate_options(panel: PanelSpec, judges: tuple[JudgeSpec, ...] | None = None) -> Any:
@@ -118,7 +118,7 @@ class JuryStats:
     saved: int = 0
 
 
-@dataclass
+@dataclass(frozen=True)
 class Jury:
     """Runs the panel on (case, clause) pairs: every judge of a ballot concurrently, within global and per-provider limits."""
 
@@ -128,34 +128,43 @@ class Jury:
     use_cache: bool = True
     lookup: CacheLookup | None = None  # the store's cache of votes; the pipeline passes it in when use_cache
     stats: JuryStats = field(default_factory=JuryStats)
+    # derived in __post_init__ from the fields above
+    judges: tuple[JudgeSpec, ...] = field(init=False, repr=False, compare=False)
+    options: Any = field(init=False, repr=False, compare=False)
+    flags: dict[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
+    _global: asyncio.Semaphore = field(init=False, repr=False, compare=False)
+    _providers: dict[str, asyncio.Semaphore] = field(init=False, repr=False, compare=False)
+    _provider_of: Any = field(init=False, repr=False, compare=False)
+    _keys: dict[str, str | None] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        """Everything else a Jury needs is derived here, once: it is frozen afterwards (a changed jury, e.g. one
+        given the store's cache door, is a new one made with dataclasses.replace, which runs this again)."""
         from harness.judge import model_vendor
         from harness.llm import provider_of
 
-        self._global = asyncio.Semaphore(self.panel.concurrency)
-        self._providers: dict[str, asyncio.Semaphore] = {
-            p: asyncio.Semaphore(n) for p, n in self.panel.provider_concurrency.items()}
-        self._provider_of = provider_of
-        self._keys: dict[str, str | None] = {}
+        init = object.__setattr__  # the frozen dataclass's own way to set derived fields in its constructor
+        init(self, "_global", asyncio.Semaphore(self.panel.concurrency))
+        init(self, "_providers", {p: asyncio.Semaphore(n) for p, n in self.panel.provider_concurrency.items()})
+        init(self, "_provider_of", provider_of)
         target_vendor = model_vendor(self.target_model) if self.target_model else None
-        self.flags: dict[str, tuple[str, ...]] = {}
+        flags: dict[str, tuple[str, ...]] = {}
+        init(self, "flags", flags)
         judges = []
         for j in self.panel.judges:
             same = target_vendor is not None and model_vendor(j.family or j.model) == target_vendor
             if same and self.panel.bias.same_family == "exclude":
                 continue
-            self.flags[j.name] = ("same-family",) if same and self.panel.bias.same_family == "flag" else ()
+            flags[j.name] = ("same-family",) if same and self.panel.bias.same_family == "flag" else ()
             judges.append(j)
         if not judges:
             raise ConfigError(f"panel {self.panel.id}: every judge is of the target's model family and "
                               "bias.same_family is exclude; add a judge from another family")
-        self.judges = tuple(judges)
-        self.options = aggregate_options(self.panel, self.judges)
+        init(self, "judges", tuple(judges))
+        init(self, "options", aggregate_options(self.panel, self.judges))
         from harness.target import api_key_from_env
 
-        for j in self.judges:
-            self._keys[j.name] = api_key_from_env(j.api_key_env, j.api_base, f"judge {j.name}")
+        init(self, "_keys", {j.name: api_key_from_env(j.api_key_env, j.api_base, f"judge {j.name}") for j in judges})
 
     async def ballot(self, case: Case, clause: Clause, transcript: Transcript) -> Ballot:
         from harness.judge import prepare

@@ -9,11 +9,12 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from harness import __version__
 from harness.checks import CheckContext, evaluate
+from harness.failwatch import FailureWatch
 from harness.panel import Jury
 from harness.progress import Progress
 from harness.store import Store
@@ -27,14 +28,16 @@ FLUSH_EVERY_S = 0.5  # bounds what a kill -9 can cost: at most this much finishe
 
 
 def new_run_id() -> str:
-    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+    from harness.clock import stamp
+
+    return stamp().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
 
 
 # ---------------------------------------------------------------- the deterministic stage
 
 
 def _verdict(case: Case, clause: Clause, checks: Sequence[CheckResult]) -> Verdict:
-    base = dict(case_id=case.id, clause_id=clause.id)
+    base: dict[str, Any] = dict(case_id=case.id, clause_id=clause.id)
     errors = [c for c in checks if c.outcome == "error"]
     if errors:
         return Verdict(**base, outcome="error", decided_by="checks", detail=f"check {errors[0].check} errored")
@@ -73,8 +76,10 @@ def evaluate_case(plan: Plan, case: Case, transcript: Transcript) -> CaseResult:
 # ---------------------------------------------------------------- running
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunSettings:
+    """How a run runs, fixed for the whole run (a resumed run gets its own)."""
+
     agent: str | None = None
     agent_version: str | None = None
     concurrency: int = 8
@@ -82,23 +87,35 @@ class RunSettings:
     progress: bool = True
     jury: Jury | None = None  # without one, clauses that need judges stay pending-jury
     confidence: float = DEFAULT_CONFIDENCE  # of the Wilson intervals that decide clause statuses
+    deadline_s: float | None = None  # the whole run's; when it passes the run is aborted (resumable)
+    fail_fast: bool = True  # stop a run whose calls mostly fail one way (harness/failwatch.py)
 
 
 @dataclass
 class RunOutcome:
+    """What a run came to; filled in by the one coroutine (or shard driver) that runs it, then returned."""
+
     run_id: str
     total: int
     done: int
     aborted: bool = False
+    abort_reason: str | None = None
+    failed: str | None = None  # why the run failed (not evidence): most of its calls failed the same way
     clause_results: list[ClauseResult] = field(default_factory=list)
     decision: PactDecision | None = None
     elapsed_s: float = 0.0
 
 
+def _stamp() -> datetime:
+    from harness.clock import stamp
+
+    return stamp()
+
+
 def start_run(store: Store, plan: Plan, target: Target, settings: RunSettings) -> str:
     run_id = new_run_id()
     store.create_run(
-        dict(run_id=run_id, started_at=datetime.now(UTC), pact_id=plan.pact.id,
+        dict(run_id=run_id, started_at=_stamp(), pact_id=plan.pact.id,
              pact_version=plan.pact.version, pact_hash=plan.pact.hash, suite_id=plan.suite.id,
              suite_hash=plan.suite.hash, suite_path=str((plan.suite_file or plan.suite_dir).resolve()), agent=settings.agent,
              agent_version=settings.agent_version, target_spec=target.spec,
@@ -165,16 +182,22 @@ async def execute(store: Store, plan: Plan, target: Target, run_id: str, setting
     for case in todo:
         queue.put_nowait(case)
     writer = _Writer(store, run_id)
+    watch = FailureWatch() if settings.fail_fast else None
     jury = settings.jury
     if jury is not None and jury.use_cache:
         loop = asyncio.get_running_loop()
         # A new Jury with the cache door in its constructor, not one patched afterwards. The lookup runs on the
-        # store's own thread: the DuckDB connection is used by one thread at a time.
+        # store's own thread: the DuckDB connection is used by one thread at a time. Coalesced: the ballots that
+        # ask while a query runs are answered by one query, not one each (~1 ms of DuckDB per query).
+        from harness.coalesce import Coalesced
+
         jury = dataclasses.replace(
-            jury, lookup=lambda keys: loop.run_in_executor(writer.pool, store.cached_votes, keys))
+            jury, lookup=Coalesced(lambda keys: loop.run_in_executor(writer.pool, store.cached_votes, keys)))
 
     async def worker(progress: Progress) -> None:
-        while True:
+        # Checked each turn too: asyncio.wait_for in Python 3.11 can swallow a cancellation that lands as the
+        # call it waits on finishes, so a cancelled worker may carry on.
+        while outcome.failed is None:
             try:
                 case = queue.get_nowait()
             except asyncio.QueueEmpty:
@@ -185,22 +208,46 @@ async def execute(store: Store, plan: Plan, target: Target, run_id: str, setting
                 result = await judge_case(jury, plan, result)
             await writer.add(result)
             progress.advance(transcript.error is not None)
+            if watch is not None:
+                watch.record(result)
+                if outcome.failed is None and (cause := watch.cause()) is not None:
+                    outcome.failed = cause
+                    for w in workers:  # the others' calls would fail the same way; stop them now
+                        if w is not asyncio.current_task():
+                            w.cancel()
+                    return
 
     with Progress(total, len(done_ids), enabled=settings.progress) as progress:
         workers = [asyncio.create_task(worker(progress)) for _ in range(max(1, min(settings.concurrency, len(todo))))]
         try:
-            await asyncio.gather(*workers)
+            async with asyncio.timeout(settings.deadline_s):
+                # a worker stopped by the failure watch ends as cancelled; the run is failed, not aborted
+                await asyncio.gather(*workers, return_exceptions=True)
             await writer.flush()
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, TimeoutError) as exc:
             for w in workers:
                 w.cancel()
             writer.flush_sync()
             writer.close()  # waits for a batch a cancelled worker had already handed to the store thread
             outcome.done = len(store.done_case_ids(run_id))
             outcome.aborted = True
-            store.add_event(run_id, "aborted", f"{outcome.done} of {total} cases stored")
-            raise
+            deadline = isinstance(exc, TimeoutError)
+            outcome.abort_reason = f"deadline of {settings.deadline_s:g}s reached" if deadline else "interrupted"
+            store.add_event(run_id, "aborted", f"{outcome.abort_reason}: {outcome.done} of {total} cases stored")
+            if not deadline:
+                raise
+            return outcome
     writer.close()
+    for task in workers:
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]  # a bug, not a run failure: as before, it propagates
+    if outcome.failed is None and watch is not None and len(todo) == total:
+        outcome.failed = watch.cause(final=True)  # a whole small run that failed one way (a resumed one is mixed)
+    if outcome.failed is not None:
+        outcome.done = len(store.done_case_ids(run_id))
+        store.add_event(run_id, "failed", outcome.failed)
+        outcome.elapsed_s = time.monotonic() - started
+        return outcome  # no clause results or decision: a failed run is not evidence about the agent
     outcome.done = total
     outcome.clause_results, outcome.decision = finish(store, plan, run_id, settings.jury, settings.confidence)
     outcome.elapsed_s = time.monotonic() - started
@@ -222,7 +269,8 @@ def panel_verdicts(jury: Jury, ballots: Sequence[Ballot]) -> tuple[list[Verdict]
             detail=d.reason[:500], method=jury.panel.method, panel_score=d.score, split=agree.split,
             entropy_bits=agree.entropy_bits, unanimous=agree.unanimous))
     stats = panel_agreement(ballots, [d.outcome for d in decisions],
-                            [audited(jury.panel, b.case_id, b.clause_id) for b in ballots])
+                            [audited(jury.panel, b.case_id, b.clause_id) for b in ballots],
+                            method=jury.panel.method, options=jury.options)
     row = dict(panel_id=jury.panel.id, panel_hash=jury.panel.hash, method=jury.panel.method,
                n_ballots=stats.n_ballots, n_incomplete=stats.n_excluded_incomplete,
                percent_agreement=stats.percent_agreement, fleiss_kappa=stats.fleiss_kappa,
@@ -247,17 +295,18 @@ def finish(store: Store, plan: Plan, run_id: str, jury: Jury | None = None,
     """Aggregate the jury, then the run's clause results and decision; then the agent's standing decision
     (harness/decision.py), which may draw on earlier runs' evidence too."""
     from harness.clock import now
-    from harness.decision import after_run, run_decision
+    from harness.standing import after_run, decide_run
 
     verdicts: list[Any] = store.verdict_rows(run_id)
-    decided, stats = [], None
+    decided: list[Verdict] = []
+    stats: dict[str, Any] | None = None
     if jury is not None:
         ballots = store.ballots(run_id)
         if ballots:
             decided, stats = panel_verdicts(jury, ballots)
     store.register_pact(plan.pact)
-    results, decision = run_decision(store, plan.pact, store.run(run_id),
-                                     verdicts + [v.model_dump() for v in decided], confidence)
+    results, decision = decide_run(store, plan.pact, store.run(run_id),
+                                   verdicts + [v.model_dump() for v in decided], confidence)
     store.finish_run(run_id, results, decision, decided, stats)
     after_run(store, plan.pact, run_id, confidence, now())
     return results, decision

@@ -141,7 +141,10 @@ def parse_since(text: str | None, now: datetime | None = None) -> datetime | Non
     """'7d' / '12h' / '2w' (that long ago) or an ISO date or time (UTC unless it names a zone)."""
     if text is None:
         return None
-    now = now or datetime.now(UTC)
+    if now is None:
+        from harness.clock import now as clock_now
+
+        now = clock_now()
     m = _RELATIVE.match(text)
     if m:
         return now - timedelta(**{_UNIT[m.group(2)]: float(m.group(1))})
@@ -233,11 +236,11 @@ _COLUMNS: dict[str, tuple[str, list[tuple[str, Callable[[Any], str]]]]] = {
         ("Fleiss k", lambda r: _num(r["fleiss_kappa"])), ("alpha", lambda r: _num(r["alpha_nominal"])),
         ("split", lambda r: f"{_int(r['split_verdicts'])}/{_int(r['panel_verdicts'])}"),
         ("inconclusive", lambda r: _int(r["inconclusive_verdicts"]))]),
-    "judges": ("judge drift: pass rate and agreement with the panel per run", [
+    "judges": ("judge drift: pass rate and agreement with the other judges (leave-one-out) per run", [
         ("started", lambda r: _when(r["started_at"])), ("run", lambda r: r["run_id"]), ("version", _version),
         ("judge", lambda r: r["judge"]), ("votes", lambda r: _int(r["n"])),
         ("pass rate", lambda r: f"{_pct(r['pass_rate'])} {_pp(r['pass_rate_change'])}".strip()),
-        ("agrees w/ panel", lambda r: f"{_pct(r['agreement_with_panel'])} {_pp(r['agreement_change'])}".strip()),
+        ("agrees w/ others", lambda r: f"{_pct(r['agreement_with_panel'])} {_pp(r['agreement_change'])}".strip()),
         ("abstain", lambda r: _pct(r["abstain_rate"]))]),
     "cost": ("tokens and cost per run", [
         ("started", lambda r: _when(r["started_at"])), ("run", lambda r: r["run_id"]), ("version", _version),

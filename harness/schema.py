@@ -2,6 +2,19 @@
 
 from __future__ import annotations
 
+
+def _judge_spend(calls: str, tokens_in: str, tokens_out: str, cost: str, unpriced: str) -> str:
+    """The judge-spend columns of a `vote_rollup` aggregate, named for the view they go in. Votes answered from
+    the cache cost nothing again; where no call was made nothing was spent (0), where calls were made and none
+    was priced the spend is unknown (NULL)."""
+    made = "coalesce(sum(votes) FILTER (WHERE NOT cached), 0)"
+    return (f"{made} AS {calls}, coalesce(sum(votes) FILTER (WHERE cached), 0) AS cached_votes, "
+            f"coalesce(sum(tokens_in) FILTER (WHERE NOT cached), CASE WHEN {made} = 0 THEN 0 END) AS {tokens_in}, "
+            f"coalesce(sum(tokens_out) FILTER (WHERE NOT cached), CASE WHEN {made} = 0 THEN 0 END) AS {tokens_out}, "
+            f"coalesce(sum(cost_usd) FILTER (WHERE NOT cached), CASE WHEN {made} = 0 THEN 0.0 END) AS {cost}, "
+            f"coalesce(sum(votes - priced) FILTER (WHERE NOT cached), 0) AS {unpriced}")
+
+
 # Append-only: a new schema change is a new entry at the end; applied names are recorded in the file.
 MIGRATIONS: list[tuple[str, str]] = [
     ("0001_runs_and_evidence", """
@@ -72,7 +85,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     # vote_rollup: per batch written, one row per (run, clause, judge, model, cached) with the counts and sums
     # the cost views need, so they read thousands of rows instead of every vote (append-only, like votes;
     # Store.write_results writes both in one transaction; existing votes are rolled up here).
-    ("0003_views", """
+    ("0003_views", f"""
     CREATE TABLE vote_rollup (
         run_id VARCHAR NOT NULL, clause_id VARCHAR NOT NULL, judge VARCHAR NOT NULL, model VARCHAR NOT NULL,
         cached BOOLEAN NOT NULL, votes BIGINT NOT NULL, abstains BIGINT NOT NULL, priced BIGINT NOT NULL,
@@ -131,16 +144,8 @@ MIGRATIONS: list[tuple[str, str]] = [
                count(*) - count(cost_usd) AS target_unpriced
         FROM transcripts GROUP BY run_id),
     j AS (
-        SELECT run_id, sum(votes) AS votes, coalesce(sum(votes) FILTER (WHERE NOT cached), 0) AS judge_calls,
-               coalesce(sum(votes) FILTER (WHERE cached), 0) AS cached_votes,
-               -- no call made: nothing spent (0); calls made but none priced: unknown (NULL)
-               coalesce(sum(tokens_in) FILTER (WHERE NOT cached),
-                        CASE WHEN coalesce(sum(votes) FILTER (WHERE NOT cached), 0) = 0 THEN 0 END) AS judge_tokens_in,
-               coalesce(sum(tokens_out) FILTER (WHERE NOT cached),
-                        CASE WHEN coalesce(sum(votes) FILTER (WHERE NOT cached), 0) = 0 THEN 0 END) AS judge_tokens_out,
-               coalesce(sum(cost_usd) FILTER (WHERE NOT cached),
-                        CASE WHEN coalesce(sum(votes) FILTER (WHERE NOT cached), 0) = 0 THEN 0.0 END) AS judge_cost_usd,
-               coalesce(sum(votes - priced) FILTER (WHERE NOT cached), 0) AS judge_unpriced
+        SELECT run_id, sum(votes) AS votes,
+               {_judge_spend("judge_calls", "judge_tokens_in", "judge_tokens_out", "judge_cost_usd", "judge_unpriced")}
         FROM vote_rollup GROUP BY run_id)
     SELECT r.pact_id, r.agent, r.agent_version, r.run_id, r.started_at, s.status, coalesce(t.cases, 0) AS cases,
            coalesce(t.target_errors, 0) AS target_errors, t.target_tokens_in, t.target_tokens_out, t.target_cost_usd,
@@ -156,15 +161,8 @@ MIGRATIONS: list[tuple[str, str]] = [
     CREATE VIEW v_judge_cost AS
     SELECT r.pact_id, r.agent, r.agent_version, r.run_id, r.started_at, v.judge, v.model, v.votes, v.calls,
            v.cached_votes, v.abstains, v.tokens_in, v.tokens_out, v.cost_usd, v.unpriced_calls, v.mean_latency_ms
-    FROM (SELECT run_id, judge, model, sum(votes) AS votes, coalesce(sum(votes) FILTER (WHERE NOT cached), 0) AS calls,
-                 coalesce(sum(votes) FILTER (WHERE cached), 0) AS cached_votes, sum(abstains) AS abstains,
-                 coalesce(sum(tokens_in) FILTER (WHERE NOT cached),
-                          CASE WHEN coalesce(sum(votes) FILTER (WHERE NOT cached), 0) = 0 THEN 0 END) AS tokens_in,
-                 coalesce(sum(tokens_out) FILTER (WHERE NOT cached),
-                          CASE WHEN coalesce(sum(votes) FILTER (WHERE NOT cached), 0) = 0 THEN 0 END) AS tokens_out,
-                 coalesce(sum(cost_usd) FILTER (WHERE NOT cached),
-                          CASE WHEN coalesce(sum(votes) FILTER (WHERE NOT cached), 0) = 0 THEN 0.0 END) AS cost_usd,
-                 coalesce(sum(votes - priced) FILTER (WHERE NOT cached), 0) AS unpriced_calls,
+    FROM (SELECT run_id, judge, model, sum(votes) AS votes, sum(abstains) AS abstains,
+                 {_judge_spend("calls", "tokens_in", "tokens_out", "cost_usd", "unpriced_calls")},
                  sum(latency_ms) FILTER (WHERE NOT cached) / sum(votes) FILTER (WHERE NOT cached) AS mean_latency_ms
           FROM vote_rollup GROUP BY run_id, judge, model) v
     JOIN runs r ON r.run_id = v.run_id;
@@ -172,15 +170,8 @@ MIGRATIONS: list[tuple[str, str]] = [
     CREATE VIEW v_clause_cost AS
     SELECT r.pact_id, r.agent, r.agent_version, r.run_id, r.started_at, v.clause_id, v.votes, v.calls,
            v.cached_votes, v.tokens_in, v.tokens_out, v.cost_usd, v.unpriced_calls
-    FROM (SELECT run_id, clause_id, sum(votes) AS votes, coalesce(sum(votes) FILTER (WHERE NOT cached), 0) AS calls,
-                 coalesce(sum(votes) FILTER (WHERE cached), 0) AS cached_votes,
-                 coalesce(sum(tokens_in) FILTER (WHERE NOT cached),
-                          CASE WHEN coalesce(sum(votes) FILTER (WHERE NOT cached), 0) = 0 THEN 0 END) AS tokens_in,
-                 coalesce(sum(tokens_out) FILTER (WHERE NOT cached),
-                          CASE WHEN coalesce(sum(votes) FILTER (WHERE NOT cached), 0) = 0 THEN 0 END) AS tokens_out,
-                 coalesce(sum(cost_usd) FILTER (WHERE NOT cached),
-                          CASE WHEN coalesce(sum(votes) FILTER (WHERE NOT cached), 0) = 0 THEN 0.0 END) AS cost_usd,
-                 coalesce(sum(votes - priced) FILTER (WHERE NOT cached), 0) AS unpriced_calls
+    FROM (SELECT run_id, clause_id, sum(votes) AS votes,
+                 {_judge_spend("calls", "tokens_in", "tokens_out", "cost_usd", "unpriced_calls")}
           FROM vote_rollup GROUP BY run_id, clause_id) v
     JOIN runs r ON r.run_id = v.run_id;
 
@@ -243,5 +234,12 @@ MIGRATIONS: list[tuple[str, str]] = [
     # whose abstain_reason text says the same (Store.unparseable_counts reads both).
     ("0006_abstain_code", """
     ALTER TABLE votes ADD COLUMN abstain_code VARCHAR;
+    """),
+    # How a labelled item was chosen (harness/review.py): 'queue' (the disagreement queue), 'audit' (a seeded
+    # random sample of the panel's verdicts, `review export --audit N --seed S`; audit_seed is S) or 'view' (picked
+    # in `pactjury view`). NULL on older labels, which came from queue exports. Calibration is reported per selection.
+    ("0007_label_selection", """
+    ALTER TABLE human_labels ADD COLUMN selection VARCHAR;
+    ALTER TABLE human_labels ADD COLUMN audit_seed BIGINT;
     """),
 ]

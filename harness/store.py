@@ -5,21 +5,36 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from harness.errors import RunNotFound, StoreError
 from harness.schema import MIGRATIONS  # kept apart: the schema is ~250 lines of SQL
 from harness.secrets import scrub
-from harness.types import Ballot, Case, CaseResult, ClauseResult, PactDecision, PanelSpec, Verdict, Vote
+from harness.types import (
+    Ballot,
+    Case,
+    CaseResult,
+    ClauseResult,
+    ClauseRow,
+    EvidenceRow,
+    HumanFailureRow,
+    PactDecision,
+    PanelSpec,
+    RunRow,
+    Verdict,
+    Vote,
+)
 
 DEFAULT_DB = Path("results/pactjury.duckdb")
 _DUCKDB_MAGIC = b"DUCK"  # bytes 8-11 of every DuckDB database file
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    from harness.clock import stamp
+
+    return stamp()  # the one clock (harness/clock.py); refused while it is fixed ahead of the real time
 
 
 def _j(value: Any) -> str:
@@ -43,6 +58,9 @@ class Store:
         if self.read_only and not self.path.exists():
             raise StoreError(f"{self.path}: no database here yet (run `pactjury run` first, or pass --db)")
         if not self.read_only:
+            from harness.clock import check_writable
+
+            check_writable()  # no rows dated in the future, and no file created to refuse them in
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
@@ -227,7 +245,7 @@ class Store:
             return cur.df()
 
     def export(self, run_id: str, fmt: str, out_dir: Path) -> list[dict[str, Any]]:
-        """Write a run's transcripts, votes and verdicts as parquet, csv or jsonl files with DuckDB's COPY."""
+        """Write a run's cases, transcripts, votes and verdicts as parquet, csv or jsonl files with DuckDB's COPY."""
         options = _EXPORT_FORMATS.get(fmt)
         if options is None:
             raise StoreError(f"unknown export format {fmt!r} (parquet, csv or jsonl)")
@@ -246,16 +264,16 @@ class Store:
             written.append(dict(table=table, path=str(path), rows=rows))
         return written
 
-    def run(self, run_id: str) -> dict[str, Any]:
+    def run(self, run_id: str) -> RunRow:
         rows = self.query(f"{_RUNS_SQL} WHERE r.run_id = ?", [run_id])
         if not rows:
             raise RunNotFound(f"{self.path}: no run {run_id!r} (see `pactjury runs`)")
         row = rows[0]
         row["options"] = json.loads(row["options"])
-        return row
+        return cast(RunRow, row)
 
-    def runs(self, limit: int = 50) -> list[dict[str, Any]]:
-        return self.query(f"{_RUNS_SQL} ORDER BY r.started_at DESC LIMIT ?", [limit])
+    def runs(self, limit: int = 50) -> list[RunRow]:
+        return cast(list[RunRow], self.query(f"{_RUNS_SQL} ORDER BY r.started_at DESC LIMIT ?", [limit]))
 
     def cached_votes(self, keys: Sequence[str]) -> dict[str, Vote]:
         """Earlier answered (not abstained) judge calls with these identities, one per key."""
@@ -281,11 +299,18 @@ class Store:
     def done_case_ids(self, run_id: str) -> set[str]:
         return {r[0] for r in self.con.execute("SELECT case_id FROM transcripts WHERE run_id = ?", [run_id]).fetchall()}
 
+    def failed_case_ids(self, run_id: str) -> set[str]:
+        """`run --rerun-failed`: the run's cases with a failed or errored verdict, or a target error."""
+        return {r[0] for r in self.con.execute(
+            "SELECT case_id FROM verdicts WHERE run_id = ? AND outcome IN ('fail', 'error') "
+            "UNION SELECT case_id FROM transcripts WHERE run_id = ? AND error IS NOT NULL", [run_id, run_id]).fetchall()}
+
     def verdict_rows(self, run_id: str) -> list[dict[str, Any]]:
         return self.query("SELECT case_id, clause_id, outcome, decided_by, detail FROM verdicts WHERE run_id = ?", [run_id])
 
-    def clause_results(self, run_id: str) -> list[dict[str, Any]]:
-        return self.query("SELECT * EXCLUDE (run_id, position) FROM clause_results WHERE run_id = ? ORDER BY position", [run_id])
+    def clause_results(self, run_id: str) -> list[ClauseRow]:
+        return cast(list[ClauseRow], self.query(
+            "SELECT * EXCLUDE (run_id, position) FROM clause_results WHERE run_id = ? ORDER BY position", [run_id]))
 
     def decision(self, run_id: str) -> dict[str, Any] | None:
         rows = self.query("SELECT decision, reasons, rule_index FROM decisions WHERE run_id = ?", [run_id])
@@ -333,15 +358,15 @@ class Store:
             f"FROM verdicts v LEFT JOIN ({_LATEST_LABELS}) l USING (run_id, case_id, clause_id) "
             "WHERE v.run_id = ? ORDER BY v.clause_id, v.case_id", [run_id])
 
-    def current_clause_results(self, run_id: str) -> tuple[int, list[dict[str, Any]]]:
+    def current_clause_results(self, run_id: str) -> tuple[int, list[ClauseRow]]:
         """(revision, rows): the latest human-review revision of a run's clause results, else the originals (0)."""
         rev = self.con.execute("SELECT max(revision) FROM clause_result_revisions WHERE run_id = ?",
                                [run_id]).fetchone()[0]
         if rev is None:
             return 0, self.clause_results(run_id)
-        return rev, self.query("SELECT * EXCLUDE (run_id, revision, position, revised_at, import_id) "
+        return rev, cast(list[ClauseRow], self.query("SELECT * EXCLUDE (run_id, revision, position, revised_at, import_id) "
                                "FROM clause_result_revisions WHERE run_id = ? AND revision = ? ORDER BY position",
-                               [run_id, rev])
+                               [run_id, rev]))
 
     def current_run_decision(self, run_id: str) -> dict[str, Any] | None:
         rows = self.query("SELECT revision, decision, reasons, rule_index FROM decision_revisions WHERE run_id = ? "
@@ -379,9 +404,9 @@ class Store:
             out.setdefault(case_id, set()).add(clause_id)
         return out
 
-    def evidence_rows(self, agent: str | None, pact_id: str, pact_hash: str) -> list[dict[str, Any]]:
+    def evidence_rows(self, agent: str | None, pact_id: str, pact_hash: str) -> list[EvidenceRow]:
         """Current clause results of every completed run of this agent and pact version, newest run first."""
-        return self.query(f"""
+        return cast(list[EvidenceRow], self.query(f"""
             WITH r AS (SELECT runs.run_id, f.finished_at, runs.agent_version FROM runs JOIN ({_FINISHED}) f
                        USING (run_id) WHERE runs.agent IS NOT DISTINCT FROM ? AND runs.pact_id = ?
                        AND runs.pact_hash = ?),
@@ -393,11 +418,11 @@ class Store:
                 SELECT c.run_id, c.revision, {_RESULT_COLS} FROM clause_result_revisions c JOIN rev
                 USING (run_id, revision))
             SELECT cur.*, r.finished_at, r.agent_version FROM cur JOIN r USING (run_id)
-            ORDER BY r.finished_at DESC, cur.run_id DESC""", [agent, pact_id, pact_hash])
+            ORDER BY r.finished_at DESC, cur.run_id DESC""", [agent, pact_id, pact_hash]))
 
-    def open_human_failures(self, agent: str | None, pact_id: str, pact_hash: str) -> list[dict[str, Any]]:
+    def open_human_failures(self, agent: str | None, pact_id: str, pact_hash: str) -> list[HumanFailureRow]:
         """Human-confirmed failures not superseded by a pass of the same case and clause in a later run."""
-        return self.query(f"""
+        return cast(list[HumanFailureRow], self.query(f"""
             WITH r AS (SELECT runs.run_id, f.finished_at FROM runs JOIN ({_FINISHED}) f USING (run_id)
                        WHERE runs.agent IS NOT DISTINCT FROM ? AND runs.pact_id = ? AND runs.pact_hash = ?),
             lab AS ({_LATEST_LABELS}),
@@ -409,7 +434,7 @@ class Store:
             WHERE lab.label = 'fail' AND NOT EXISTS (
                 SELECT 1 FROM passes p WHERE p.case_id = lab.case_id AND p.clause_id = lab.clause_id
                 AND p.finished_at > r.finished_at)
-            ORDER BY lab.clause_id, lab.case_id""", [agent, pact_id, pact_hash])
+            ORDER BY lab.clause_id, lab.case_id""", [agent, pact_id, pact_hash]))
 
     def agent_pacts(self) -> list[dict[str, Any]]:
         """Every (agent, pact id) with a completed run, and the pact version and run it last completed."""
@@ -437,17 +462,18 @@ class Store:
             "WHERE t.agent IS NOT DISTINCT FROM ? AND t.pact_id = ? ORDER BY t.scored_at DESC LIMIT ?",
             [agent, pact_id, limit])
 
-    def review_queue(self, run_id: str) -> list[dict[str, Any]]:
-        """Inconclusive and split panel verdicts with the case, the output, the checks and every vote."""
-        rows = self.query("""
-            SELECT v.run_id, v.case_id, v.clause_id, v.outcome AS jury_verdict, v.split, v.panel_score, v.method,
-                   v.entropy_bits, v.detail, c.input, c.system, c.context, c.expected, t.output, t.tool_calls,
-                   t.error AS target_error
+    def review_queue(self, run_id: str, scope: str = "queue") -> list[dict[str, Any]]:
+        """Inconclusive and split panel verdicts (scope "queue"; "panel": every panel verdict; "all": every
+        verdict) with the case, the output, the checks and every vote, queue first."""
+        where = _REVIEW_SCOPES[scope]
+        rows = self.query(f"""
+            SELECT v.run_id, v.case_id, v.clause_id, v.outcome AS jury_verdict, v.decided_by, v.split, v.panel_score,
+                   v.method, v.entropy_bits, v.detail, c.input, c.system, c.context, c.expected, t.output,
+                   t.tool_calls, t.error AS target_error, ({_IN_QUEUE}) AS in_queue
             FROM verdicts v JOIN cases c USING (run_id, case_id) JOIN transcripts t USING (run_id, case_id)
-            WHERE v.run_id = ? AND (v.outcome = 'inconclusive'
-                                    OR (v.decided_by = 'panel' AND coalesce(v.entropy_bits, 0) > 0))
-            ORDER BY (v.outcome = 'inconclusive') DESC, v.entropy_bits DESC NULLS LAST, v.case_id, v.clause_id""",
-                          [run_id])
+            WHERE v.run_id = ? AND ({where})
+            ORDER BY ({_IN_QUEUE}) DESC, (v.outcome = 'inconclusive') DESC, v.entropy_bits DESC NULLS LAST,
+                     v.case_id, v.clause_id""", [run_id])
         checks: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for c in self.query("SELECT case_id, clause_id, check_name AS check, negated, outcome, detail "
                             "FROM check_results WHERE run_id = ? ORDER BY case_id, clause_id, idx", [run_id]):
@@ -467,7 +493,7 @@ class Store:
         """Each judge's first-sample vote and the panel verdict beside the latest human label, per labelled item."""
         return self.query(f"""
             SELECT l.run_id, l.case_id, l.clause_id, l.label AS human, v.outcome AS panel, vo.judge,
-                   vo.label AS vote
+                   vo.label AS vote, l.selection, l.audit_seed, ({_IN_QUEUE}) AS in_queue
             FROM ({_LATEST_LABELS}) l
             JOIN verdicts v USING (run_id, case_id, clause_id)
             LEFT JOIN votes vo ON vo.run_id = l.run_id AND vo.case_id = l.case_id AND vo.clause_id = l.clause_id
@@ -476,14 +502,37 @@ class Store:
             WHERE v.decided_by = 'panel' AND (? IS NULL OR l.run_id = ?)
             ORDER BY l.run_id, l.case_id, l.clause_id, vo.judge""", [run_id, run_id])
 
+    def latest_labels(self, run_id: str) -> list[dict[str, Any]]:
+        """The latest human label of each labelled (case, clause) of a run, with the jury's own verdict."""
+        return self.query(f"""
+            SELECT l.case_id, l.clause_id, l.label, l.reviewer, l.note, l.labelled_at, l.source, l.selection,
+                   l.audit_seed, l.import_id, v.outcome AS jury_verdict, v.decided_by, ({_IN_QUEUE}) AS in_queue
+            FROM ({_LATEST_LABELS}) l JOIN verdicts v USING (run_id, case_id, clause_id)
+            WHERE l.run_id = ? ORDER BY l.clause_id, l.case_id""", [run_id])
+
+    def failed_checks(self, run_id: str) -> list[dict[str, Any]]:
+        """Verdicts the deterministic checks failed (or errored), with each failing check and its detail; a
+        target error, which no check saw, is its own row."""
+        return self.query("""
+            SELECT v.case_id, v.clause_id, v.outcome, v.decided_by, c.check_name AS check, c.negated,
+                   coalesce(c.detail, CASE WHEN v.decided_by = 'target-error' THEN t.error ELSE v.detail END) AS detail
+            FROM verdicts v
+            LEFT JOIN check_results c ON c.run_id = v.run_id AND c.case_id = v.case_id AND c.clause_id = v.clause_id
+                AND c.outcome IN ('fail', 'error')
+            LEFT JOIN transcripts t ON t.run_id = v.run_id AND t.case_id = v.case_id
+            WHERE v.run_id = ? AND v.decided_by IN ('checks', 'target-error') AND v.outcome IN ('fail', 'error')
+            ORDER BY v.clause_id, v.case_id, c.idx""", [run_id])
+
     def labelled_runs(self) -> list[str]:
         return [r for (r,) in self.con.execute("SELECT DISTINCT run_id FROM human_labels ORDER BY 1").fetchall()]
 
 
 _EXPORT_FORMATS = {"parquet": "FORMAT parquet", "csv": "FORMAT csv, HEADER", "jsonl": "FORMAT json"}
-_EXPORT_TABLES = (("transcripts", "case_id"), ("votes", "case_id, clause_id, judge, sample"),
+_EXPORT_TABLES = (("cases", "case_id"), ("transcripts", "case_id"), ("votes", "case_id, clause_id, judge, sample"),
                   ("verdicts", "case_id, clause_id"))
 
+_IN_QUEUE = "v.outcome = 'inconclusive' OR (v.decided_by = 'panel' AND coalesce(v.entropy_bits, 0) > 0)"
+_REVIEW_SCOPES = {"queue": _IN_QUEUE, "panel": f"v.decided_by = 'panel' OR {_IN_QUEUE}", "all": "true"}
 _UNPARSEABLE_VOTE = ("coalesce(abstain_code = 'unparseable', abstain_code IS NULL AND "
                      "(abstain_reason LIKE 'unparseable reply%' OR abstain_reason = 'empty reply'))")
 _FINISHED = "SELECT run_id, max(event_at) AS finished_at FROM run_events WHERE event = 'completed' GROUP BY run_id"
@@ -496,6 +545,7 @@ _RUNS_SQL = """
 SELECT r.run_id, r.started_at, r.pact_id, r.pact_version, r.pact_hash, r.suite_id, r.suite_hash, r.suite_path,
        r.agent, r.agent_version, r.target_spec, r.panel_id, r.panel_hash, r.harness_version, r.options, r.n_cases,
        (SELECT e.event FROM run_events e WHERE e.run_id = r.run_id ORDER BY e.event_at DESC LIMIT 1) AS status,
+       (SELECT e.detail FROM run_events e WHERE e.run_id = r.run_id ORDER BY e.event_at DESC LIMIT 1) AS status_detail,
        (SELECT max(e.event_at) FROM run_events e WHERE e.run_id = r.run_id AND e.event = 'completed') AS finished_at,
        (SELECT count(*) FROM transcripts t WHERE t.run_id = r.run_id) AS n_done
 FROM runs r

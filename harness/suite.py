@@ -14,8 +14,9 @@ from harness.pact import content_hash, parse_pact, pydantic_error
 from harness.types import Case, CheckSpec, Clause, Pact, Suite
 from harness.yamlio import YamlDoc, load_yaml
 
-SUITE_KEYS = {"id", "pact", "description", "system", "cases", "adversarial"}  # adversarial: harness/adversarial.py
-CASE_KEYS = {"id", "clauses", "input", "system", "context", "expected", "tags", "mutated_from", "mutator", "mutation"}
+SUITE_KEYS = {"id", "pact", "description", "system", "tools", "cases", "adversarial"}  # adversarial: harness/adversarial.py
+CASE_KEYS = {"id", "clauses", "input", "system", "context", "expected", "tags", "tools", "mutated_from", "mutator",
+             "mutation"}
 TODO = "TODO"  # an expectation still to be filled in (pactjury derive writes them); validation warns
 
 BoundChecks = tuple[tuple[CheckSpec, Params], ...]
@@ -36,13 +37,16 @@ class Plan:
         return [self.pact.clause(cid) for cid in case.clause_ids]
 
 
-def _case_data(raw: dict[str, Any], suite_id: str, default_system: str | None) -> dict[str, Any]:
+def _case_data(raw: dict[str, Any], suite_id: str, default_system: str | None,
+               default_tools: list[Any] | None = None) -> dict[str, Any]:
     data = {k: v for k, v in raw.items()}
     if "clauses" in data:
         data["clause_ids"] = data.pop("clauses")
     data["suite_id"] = suite_id
     if data.get("system") is None and default_system:
         data["system"] = default_system
+    if "tools" not in data and default_tools:  # only then part of the hash: cases without tools keep theirs
+        data["tools"] = default_tools
     data["hash"] = content_hash({k: v for k, v in data.items() if k not in ("tags",)})
     return data
 
@@ -61,6 +65,7 @@ def parse_suite(doc: YamlDoc) -> tuple[Suite, str]:
     if not isinstance(raw["cases"], list) or not raw["cases"]:
         raise doc.error(("cases",), "cases must be a non-empty list")
     suite_id = str(raw["id"])
+    suite_tools = check_tools(doc, ("tools",), raw["tools"]) if "tools" in raw else None
     cases = []
     seen: dict[str, int] = {}
     for i, entry in enumerate(raw["cases"]):
@@ -69,8 +74,10 @@ def parse_suite(doc: YamlDoc) -> tuple[Suite, str]:
         for key in entry:
             if key not in CASE_KEYS:
                 raise doc.error(("cases", i, key), f"unknown field {key!r}; valid fields: {', '.join(sorted(CASE_KEYS))}")
+        if "tools" in entry:
+            check_tools(doc, ("cases", i, "tools"), entry["tools"])
         try:
-            case = Case.model_validate(_case_data(entry, suite_id, raw.get("system")))
+            case = Case.model_validate(_case_data(entry, suite_id, raw.get("system"), suite_tools))
         except ValidationError as exc:
             raise pydantic_error(doc, exc, prefix=("cases", i)) from None
         if case.id in seen:
@@ -82,6 +89,27 @@ def parse_suite(doc: YamlDoc) -> tuple[Suite, str]:
     except ValidationError as exc:
         raise pydantic_error(doc, exc) from None
     return suite, str(raw.get("pact") or "pact.yaml")
+
+
+def check_tools(doc: YamlDoc, loc: tuple[Any, ...], tools: Any) -> list[Any]:
+    """A `tools:` list in OpenAI function format, each {type: function, function: {name, parameters}}, names unique."""
+    if not isinstance(tools, list):
+        raise doc.error(loc, "tools must be a list of {type: function, function: {name, description, parameters}}")
+    seen: set[str] = set()
+    for j, tool in enumerate(tools):
+        fn = tool.get("function") if isinstance(tool, dict) else None
+        if not isinstance(fn, dict) or tool.get("type", "function") != "function":
+            raise doc.error((*loc, j), "a tool must be {type: function, function: {name, description, parameters}}")
+        name = fn.get("name")
+        if not isinstance(name, str) or not name:
+            raise doc.error((*loc, j, "function", "name"), "a tool needs a name")
+        if name in seen:
+            raise doc.error((*loc, j, "function", "name"), f"duplicate tool name {name!r}")
+        seen.add(name)
+        params = fn.get("parameters")
+        if params is not None and not (isinstance(params, dict) and params.get("type", "object") == "object"):
+            raise doc.error((*loc, j, "function", "parameters"), "parameters must be a JSON Schema of type object")
+    return tools
 
 
 def bind_suite(pact: Pact, suite: Suite, doc: YamlDoc) -> tuple[dict[tuple[str, str], BoundChecks], list[str]]:

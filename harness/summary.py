@@ -14,4 +14,8 @@ def run_summary(store: Any, run_id: str, confidence: float | None = None) -> dic
                    totals=store.run_totals(run_id), panel=panel_summary(store, run_id))
     if summary["panel"] is not None:  # how much of the jury's silence is replies it could not read
         summary["unparseable"] = store.unparseable_counts(run_id)
-    return enrich_summary(store, summary, confidence)  # latest human-review revision, failing cases, calibration
+    summary = enrich_summary(store, summary, confidence)  # latest human-review revision, failing cases, calibration
+    from harness.trust import add_power_figures
+
+    add_power_figures(summary["clauses"])  # cases for an 80% chance of deciding, beside cases_needed
+    return summary

@@ -164,7 +164,7 @@ class ModelTarget:
         req = LLMRequest(
             model=self.model, messages=prompted.messages(), temperature=o.temperature, max_tokens=o.max_tokens,
             seed=o.seed, api_base=o.base_url, api_key=self.api_key, timeout_s=o.timeout_s, retries=o.retries,
-            response_format=o.response_format, extra=o.extra,
+            response_format=o.response_format, tools=list(case.tools) or None, extra=o.extra,
         )
         r = await complete(req)
         return Transcript(
@@ -205,4 +205,12 @@ def make_target(spec: str, options: TargetOptions | None = None) -> Target:
             f"--target {shlex.quote(spec)}: expected a litellm model (e.g. openai/gpt-4o-mini), "
             "python:module:function or cmd:COMMAND"
         )
+    if spec.endswith(".py") or (os.sep in spec and os.path.exists(spec)):
+        raise ConfigError(f"--target {shlex.quote(spec)}: a file, not a target; for a Python agent write "
+                          f"python:{spec}:FUNCTION, for a program cmd:{spec}")
+    from harness.llm import route_problem
+
+    problem = route_problem(spec, options.base_url)
+    if problem is not None:
+        raise ConfigError(f"--target {shlex.quote(spec)}: {problem}, or use python:module:function or cmd:COMMAND")
     return ModelTarget(spec, options)

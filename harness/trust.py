@@ -17,6 +17,10 @@ the score test), so if the observed rate p held, N cases decide the clause exact
 N (p - t)^2 >= z^2 t (1 - t) (strictly > for a breach). The smallest such N, minus the cases already decided,
 is `cases_needed`; it is checked against the interval itself. None when p equals the threshold (the
 interval never leaves it), when nothing is decided yet, or for a zero-tolerance clause.
+
+That figure decides the clause only about half the time: the next cases' rate is as likely to fall short of
+the observed one as to beat it. `cases_needed_power` is the figure to plan with: the further cases after which
+the clause is decided with probability 80% (exact binomial, the observed rate taken as the true one).
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
 
+from harness.intervals import Z95, wilson_bounds
+from harness.intervals import wilson as _wilson
 from harness.types import Clause, ClauseResult, ConsequenceRule, Pact, PactDecision, Verdict
 
 DEFAULT_CONFIDENCE = 0.95
@@ -53,17 +59,12 @@ def z_for(confidence: float) -> float:
 
 
 def _wilson_p(p: float, n: float, z: float) -> tuple[float, float]:
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(max(0.0, p * (1 - p) / n + z * z / (4 * n * n))) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    return wilson_bounds(p, n, z)
 
 
-def wilson(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float | None, float | None]:
-    """Wilson score interval for a binomial proportion (95% by default)."""
-    if n == 0:
-        return None, None
-    return _wilson_p(successes / n, n, z)
+def wilson(successes: int, n: int, z: float = Z95) -> tuple[float | None, float | None]:
+    """Wilson score interval for a binomial proportion (95% by default); (None, None) when n is 0."""
+    return _wilson(successes, n, z) or (None, None)
 
 
 def _verdict_of(passed: int, n: int, threshold: float, z: float) -> str | None:
@@ -100,6 +101,62 @@ def cases_needed(passed: int, decided: int, threshold: float, z: float) -> int |
     while n > 1 and decides(n - 1):
         n -= 1
     return max(0, n - decided)
+
+
+POWER = 0.8  # the probability `cases_needed_power` asks for
+_MAX_CASES = 10_000_000
+_EXACT_UP_TO = 20_000
+
+
+def _decisive_counts(sizes: Any, threshold: float, z: float, met: bool) -> Any:
+    """Per total size N, the least passes that make the clause met (or the most that make it breached)."""
+    import numpy as np
+
+    # From the score-test form of the interval: met iff k >= N t + z sqrt(N t (1 - t)); breached iff strictly below
+    # N t - z sqrt(N t (1 - t)). The 1e-9 keeps a count sitting on the boundary on the side the interval puts it.
+    spread = z * np.sqrt(sizes * threshold * (1 - threshold))
+    if met:
+        return np.ceil(sizes * threshold + spread - 1e-9)
+    return np.ceil(sizes * threshold - spread - 1e-9) - 1
+
+
+def cases_needed_power(passed: int, decided: int, threshold: float, z: float, power: float = POWER) -> int | None:
+    """Further cases after which the clause is decided with probability `power` if its true rate is the observed one.
+
+    Exact binomial: for each total N, the chance that Bin(N, p) lands where the Wilson interval excludes the
+    threshold on the observed side. That chance saw-tooths with N (the counts are whole), so this is the
+    smallest N from which on it stays at or above `power` (beyond 20,000 cases the normal approximation, where
+    the saw-tooth is negligible). None where `cases_needed` is None, or beyond ten million cases.
+    """
+    if decided == 0 or threshold >= 1.0 or threshold <= 0.0 or passed / decided == threshold:
+        return None
+    import numpy as np
+    from scipy.stats import binom
+
+    p = passed / decided
+    z_power = NormalDist().inv_cdf(power)
+    # The normal approximation: sqrt(N) |p - t| = z sqrt(t (1 - t)) + z_power sqrt(p (1 - p)).
+    approx = ((z * math.sqrt(threshold * (1 - threshold)) + z_power * math.sqrt(p * (1 - p)))
+              / abs(p - threshold)) ** 2
+    if approx > _EXACT_UP_TO:  # so large that the saw-tooth is negligible, and the exact sum slow
+        return max(0, math.ceil(approx) - decided) if approx <= _MAX_CASES else None
+    sizes = np.arange(1, int(2 * approx) + 200, dtype=float)
+    met = p > threshold
+    k = _decisive_counts(sizes, threshold, z, met)
+    chance = binom.sf(k - 1, sizes, p) if met else binom.cdf(k, sizes, p)
+    ok = np.minimum.accumulate((chance >= power - 1e-12)[::-1])[::-1]  # True from the first N that stays there
+    if not ok[-1]:
+        return None
+    return max(0, int(np.argmax(ok)) + 1 - decided)
+
+
+def add_power_figures(rows: Sequence[dict[str, Any]]) -> None:
+    """Set `cases_needed_power` on clause-result rows (dicts) that have a `cases_needed`; None on the others."""
+    for r in rows:
+        r["cases_needed_power"] = None
+        if r.get("cases_needed") is not None:
+            r["cases_needed_power"] = cases_needed_power(r["passed"], r["passed"] + r["failed"] + r["errors"],
+                                                         r["threshold"], z_for(r.get("confidence") or DEFAULT_CONFIDENCE))
 
 
 def tally(clause: Clause, verdicts: Iterable[Verdict | Mapping[str, Any]],
@@ -229,6 +286,9 @@ def describe(r: ClauseResult, f: ClauseFacts | None = None) -> str:
         text += f", {r.pending} awaiting judges"
     if r.cases_needed is not None:
         text += f", about {r.cases_needed} more cases to decide"
+        more = cases_needed_power(r.passed, r.passed + r.failed + r.errors, r.threshold, z_for(r.confidence))
+        if more is not None:
+            text += f" ({more} for an {POWER:.0%} chance)"
     if f is not None and f.stale:
         text += f", evidence stale ({fmt_duration(f.age_s)} old, window {fmt_duration(f.window_s)})"
     if f is not None and f.human_failures:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Union
+from datetime import datetime
+from typing import Any, Literal, TypedDict, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -103,6 +104,8 @@ class Case(Record):
     mutated_from: str | None = None
     mutator: str | None = None  # the adversarial mutator that made this case from `mutated_from`
     mutation: dict[str, Any] = Field(default_factory=dict)  # what the mutator did (seed, params, detail)
+    # Tool schemas (OpenAI function format) offered to a model target: the suite's `tools:`, or the case's own
+    tools: tuple[dict[str, Any], ...] = ()
     hash: str = ""  # content hash of every field but tags (mutator and mutation included)
 
     def messages(self) -> list[dict[str, str]]:
@@ -133,6 +136,7 @@ class Case(Record):
             "context": [d.model_dump() for d in self.context],
             "messages": self.messages(),
             "tags": [t for t in self.tags if t != "adversarial" and not t.startswith("mut:")],
+            **({"tools": list(self.tools)} if self.tools else {}),
         }
 
 
@@ -304,6 +308,8 @@ class JudgeSpec(Record):
     # Whether the rubric sees the case's system prompt. A long one (a suite's shared instructions) dominates a
     # small local judge's prompt and its reading time; the claim, input, output and reference notes remain.
     show_system: bool = True
+    # False: this judge's calls go through litellm even where the OpenAI-compatible fast lane could take them
+    fast_lane: bool = True
 
 
 class BiasOptions(Record):
@@ -334,3 +340,72 @@ class PanelSpec(Record):
 
 
 CaseResult.model_rebuild()
+
+
+# ---------------------------------------------------------------- rows the store hands to other modules
+
+
+class RunRow(TypedDict):
+    """A run as the store reads it back (Store.run, Store.runs): what was asked, and where it stands now."""
+
+    run_id: str
+    started_at: datetime
+    pact_id: str
+    pact_version: str
+    pact_hash: str
+    suite_id: str
+    suite_hash: str
+    suite_path: str
+    agent: str | None
+    agent_version: str | None
+    target_spec: str
+    panel_id: str | None
+    panel_hash: str | None
+    harness_version: str
+    options: dict[str, Any]  # decoded from JSON by Store.run; the raw JSON text in Store.runs
+    n_cases: int
+    status: str  # the latest event: started, resumed, aborted, failed, completed
+    status_detail: str | None  # that event's detail (why a run aborted or failed)
+    finished_at: datetime | None
+    n_done: int
+
+
+
+class ClauseRow(TypedDict):
+    """A stored clause result (Store.clause_results): counts, rate, interval, status."""
+
+    clause_id: str
+    severity: Severity
+    n: int
+    passed: int
+    failed: int
+    errors: int
+    pending: int
+    inconclusive: int
+    rate: float | None
+    ci_low: float | None
+    ci_high: float | None
+    threshold: float
+    status: ClauseStatus
+    confidence: float
+    cases_needed: int | None
+
+
+class EvidenceRow(ClauseRow):
+    """A completed run's current clause result (Store.evidence_rows), which harness/decision.py decides from."""
+
+    run_id: str
+    revision: int
+    finished_at: datetime
+    agent_version: str | None
+
+
+class HumanFailureRow(TypedDict):
+    """A human-confirmed failure not yet superseded by a later pass (Store.open_human_failures)."""
+
+    run_id: str
+    case_id: str
+    clause_id: str
+    reviewer: str | None
+    note: str | None
+    labelled_at: datetime

@@ -133,3 +133,23 @@ def fake_llm_session() -> Iterator[FakeLLM]:
     responder = ScriptedResponder()
     with start_in_thread(responder) as handle:
         yield FakeLLM(handle, responder)
+
+
+# ---------------------------------------------------------------- the shared evidence store
+
+
+@pytest.fixture(scope="session")
+def evs(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The store filled by real runs (tests/evidence_store.py), built once per session on first use; read only."""
+    import evidence_store
+
+    return evidence_store.build(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture()
+def store(evs: Any) -> Iterator[Any]:
+    """A read-only connection to the shared evidence store."""
+    from harness.store import Store
+
+    with Store(evs.db, read_only=True) as s:
+        yield s

@@ -192,14 +192,17 @@ def test_judge_pass_interval_through_ballots():
     assert j.abstain_rate == pytest.approx(5 / 268) and j.abstain_ci == wilson(5, 268)
 
 
-def test_agreement_with_panel_skips_inconclusive_verdicts():
+def test_agreement_with_panel_is_leave_one_out_and_skips_inconclusive_references():
     rows = [["p", "p"], ["f", "p"], ["f", "f"], ["p", "a"], ["p", "f"]]
     s = panel_agreement(run(rows, judges=["x", "y"]), ["pass", "pass", "fail", "pass", "inconclusive"])
     x, y = s.judges
-    assert (x.judge, x.n_compared, x.agreement_with_panel) == ("x", 4, 0.75)
-    assert (y.judge, y.n_compared, y.agreement_with_panel) == ("y", 3, 1.0)
-    assert x.agreement_ci == wilson(3, 4)
-    assert panel_agreement(run(rows)).judges[0].agreement_with_panel is None  # no verdicts given
+    # Leave-one-out: x against y's vote (none on row 3: no reference), y against x's (y abstains on row 3).
+    assert (x.judge, x.n_compared, x.agreement_with_panel) == ("x", 4, 0.5)
+    assert (y.judge, y.n_compared, y.agreement_with_panel) == ("y", 4, 0.5)
+    assert x.agreement_ci == wilson(2, 4) and s.agreement_reference == "leave-one-out"
+    # The full-panel figure, kept for reference, counts the judge's own vote and skips the inconclusive verdict.
+    assert (x.agreement_full_panel, y.agreement_full_panel) == (0.75, 1.0)
+    assert panel_agreement(run(rows)).judges[0].agreement_full_panel is None  # no verdicts given
     with pytest.raises(ValueError):
         panel_agreement(run(rows), ["pass"])
 
@@ -214,7 +217,7 @@ def test_incomplete_ballots_are_excluded_and_verdicts_stay_aligned():
     assert (s.n_ballots, s.n_excluded_incomplete) == (2, 1)
     # Ballots 0 and 2: j0 says pass (panel pass) then fail (panel pass). Pairing ballot 2 with verdict 1
     # ("fail") instead would give 1.0.
-    assert s.judges[0].agreement_with_panel == 0.5
+    assert s.judges[0].agreement_full_panel == 0.5
     assert s.judges[0].n == 2
 
 

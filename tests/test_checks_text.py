@@ -13,7 +13,7 @@ from harness.errors import ConfigError
 CATALOGUE = {
     "equals", "contains", "icontains", "regex", "starts-with", "one-of", "length", "similarity",
     "json-valid", "json-schema", "json-path", "latency-max", "cost-max", "tokens-max",
-    "tool-called", "tool-not-called", "tool-args", "tool-sequence",
+    "tool-called", "tool-not-called", "tool-args", "tool-sequence", "tool-calls-valid",
     "refusal", "citation", "no-pii-leak", "no-secret-leak", "python",
 }
 TRIAGE = json.dumps({"priority": "P1", "escalate": True, "count": 3, "reply": "  Hello Ana,\nthe VPN is down.  "})

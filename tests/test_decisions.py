@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from decisionhelpers import det_suite, jury_pact, jury_run, jury_suite, run_suite
 
-from harness.decision import assess
+from harness.standing import assess_agent as assess
 from harness.store import Store
 from harness.suite import load_plan
 from harness.trust import DEFAULT_RULES, ClauseFacts, compliance, decay, decide, restate, trust_score

@@ -118,3 +118,13 @@ def test_validate_warns_of_a_value_cut_by_an_unquoted_hash(tmp_path, monkeypatch
     assert "a real comment" not in out  # `value  # words` is a comment people mean
     assert main(["validate", "--strict", str(root)]) != 0
     capsys.readouterr()
+
+
+def test_a_map_where_a_rule_condition_names_a_value_is_one_line(tmp_path, monkeypatch, capsys):
+    # found by the fuzz test: `severity: {critical: 1}` made the pact loader raise TypeError (unhashable dict)
+    pact = {**BASIC_PACT, "consequences": [{"when": {"severity": {"critical": 1}}, "action": "suspend"}]}
+    root = write_suite(tmp_path / "s", pact=pact, suite=basic_suite(2))
+    monkeypatch.chdir(tmp_path)
+    assert main(["validate", str(root)]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert "consequences" in line and "severity" in line

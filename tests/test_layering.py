@@ -51,6 +51,11 @@ def test_litellm_enters_only_through_llm_and_duckdb_only_through_store():
     assert _importers("duckdb") == {"harness.store"}
 
 
+def test_the_runtime_does_not_depend_on_the_test_server():
+    # serve-model shares the HTTP side (harness/local/openai_http.py), not the scripted responder
+    assert {n for n in _importers("harness.testing") if not n.startswith("harness.testing")} == set()
+
+
 def test_argparse_and_exit_codes_live_in_the_cli_layer():
     outside = {n for n in _importers("argparse") if not n.startswith("harness.cli")}
     assert outside <= {"harness.testing.openai_server"}, outside  # the test server's own `python -m` entry point

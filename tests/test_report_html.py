@@ -53,17 +53,6 @@ def browser(evs):
         b.close()
 
 
-@pytest.fixture(scope="module")
-def evs(tmp_path_factory):
-    return ev.build(tmp_path_factory.getbasetemp())
-
-
-@pytest.fixture()
-def store(evs):
-    with Store(evs.db, read_only=True) as s:
-        yield s
-
-
 @pytest.fixture()
 def report(evs):
     """The report `pactjury run` wrote beside the database at the end of the v2 run."""
@@ -229,4 +218,97 @@ def test_report_is_self_contained(page, report):
     page.select_option("#f-clause", "helpful")
     page.click("#f-reset")
     assert page.requests_seen == [report.as_uri()]
+    assert page.console_errors == []
+
+
+def test_failed_deterministic_checks_are_listed(page, report, store, evs):
+    page.goto(report.as_uri())
+    failing = store.query("SELECT case_id, clause_id, check_name, detail FROM check_results WHERE run_id = ? "
+                          "AND outcome = 'fail' ORDER BY clause_id, case_id", [evs.v2])
+    assert [(f["case_id"], f["clause_id"]) for f in failing] == [("case-001", "label-right"),
+                                                                  ("case-004", "label-right")]
+    rows = page.locator("#failed-table tbody tr")
+    assert rows.count() == len(failing)
+    for i, f in enumerate(failing):
+        row = rows.nth(i)
+        assert (row.get_attribute("data-case"), row.get_attribute("data-clause")) == (f["case_id"], f["clause_id"])
+        assert _text(row.locator(".check")) == f["check_name"] and _text(row.locator(".detail")) == f["detail"]
+    assert _text(page.locator('nav.toc a[href="#failed-checks"] .count')) == "2"
+
+
+NOTE_PAYLOAD = "<img src=x onerror=window.__pwned=4>checked by hand"
+
+
+def test_the_report_shows_labels_revised_status_post_review_trend_and_calibration(page, tmp_path, capsys):
+    import csv
+
+    from decisionhelpers import jury_run, jury_suite
+    from test_review import HUMAN
+
+    from harness.cli import main
+
+    root = jury_suite(tmp_path / "suite")
+    db = tmp_path / "r.duckdb"
+    jury_run(db, root)  # an earlier run: the trend's first point
+    run_id = jury_run(db, root)
+    export = tmp_path / "queue.csv"
+    assert main(["review", "export", run_id, "--audit", "3", "--seed", "1", "--db", str(db), "-o", str(export)]) == 0
+    rows = list(csv.DictReader(export.open()))
+    truth = {f"case-{i:03d}": "pass" for i in range(10)} | HUMAN
+    for r in rows:
+        r["label"], r["reviewer"] = truth[r["case_id"]], "alice"
+        r["note"] = NOTE_PAYLOAD if r["case_id"] == "case-007" else ""
+    with export.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    assert main(["review", "import", str(export), "--db", str(db)]) == 0
+    out_html = tmp_path / "r.html"
+    assert main(["report", run_id, "--db", str(db), "-o", str(out_html)]) == 0
+    capsys.readouterr()
+    with Store(db, read_only=True) as store:
+        from harness.review import run_calibration
+
+        groups = {g["selection"]: g for g in run_calibration(store, run_id)}
+        revision, current = store.current_clause_results(run_id)
+    tone = next(c for c in current if c["clause_id"] == "tone")
+    assert revision == 1 and tone["status"] == "breached" and tone["rate"] == pytest.approx(0.6)
+
+    page.goto(out_html.as_uri())
+    page.wait_for_timeout(200)
+    assert page.evaluate("window.__pwned") is None
+    # the clause table is the revised one
+    row = page.locator('#clauses tr[data-clause="tone"]')
+    assert _text(row.locator(".status")) == "breached" and _text(row.locator("td.human")) == str(len(rows))
+    assert _text(page.locator("#revision")) == "after human review (revision 1)"
+    # the labelled cards say the label, who gave it and the jury's own outcome; none says inconclusive
+    card = page.locator('article.dis[data-case="case-007"][data-clause="tone"]')
+    assert _text(card.locator("header .outcome")) == "fail"
+    assert _text(card.locator(".reviewer")) == "alice" and _text(card.locator(".jury")) == "inconclusive"
+    assert _text(card.locator(".note-text")) == NOTE_PAYLOAD
+    statuses = page.locator("article.dis header .outcome").all_text_contents()
+    assert "inconclusive" not in [s.strip() for s in statuses]
+    # every label, with its reviewer, note and selection
+    labels = page.locator("#labels tbody tr")
+    assert labels.count() == len(rows)
+    assert _text(page.locator('#labels tr[data-case="case-007"] .note')) == NOTE_PAYLOAD
+    audit_cases = {r["case_id"] for r in rows if r["selection"] == "audit"}
+    for case in audit_cases:
+        assert _text(page.locator(f'#labels tr[data-case="{case}"] .selection')) == "audit (seed 1)"
+    # the trend draws the post-review rate, marked as revised
+    point = page.locator('.trend[data-clause="tone"] circle.pt.current')
+    assert float(point.get_attribute("data-rate")) == pytest.approx(0.6, abs=1e-4)
+    assert point.get_attribute("data-revision") == "1"
+    first = page.locator('.trend[data-clause="tone"] circle.pt').first
+    assert float(first.get_attribute("data-rate")) == pytest.approx(0.75, abs=1e-4)  # the earlier run: unrevised
+    # calibration, one table per selection, each with its selection stated
+    sections = page.locator(".calib")
+    assert sections.evaluate_all("els => els.map(e => e.dataset.selection)") == list(groups)
+    for name, g in groups.items():
+        section = page.locator(f'.calib[data-selection="{name}"]')
+        assert _text(section.locator(".selection-note")) == g["description"]
+        for j in g["judges"]:
+            cell = section.locator(f'tr[data-judge="{j["judge"]}"] .accuracy')
+            assert _text(cell) == ("–" if j["accuracy"] is None else f"{j['accuracy'] * 100:.0f}%")
+    assert "seed 1" in groups["audit"]["description"]
     assert page.console_errors == []

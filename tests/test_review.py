@@ -141,7 +141,12 @@ def test_judge_calibration_on_a_constructed_example(reviewed, capsys):
                             for c, lab in HUMAN.items()))
     assert cli(capsys, "review", "import", path, "--reviewer", "ann", "--db", db)[0] == 0
     code, out, _ = cli(capsys, "review", "stats", run_id, "--db", db, "--json")
-    stats = {s["judge"]: s for s in json.loads(out)}
+    groups = {g["selection"]: g for g in json.loads(out)}
+    # every label is on a queue item (no audit sample was drawn): the queue and all labels, stated as such
+    assert set(groups) == {"queue", "all"} and groups["queue"]["n_items"] == groups["all"]["n_items"] == 6
+    assert "disagreement queue" in groups["queue"]["description"]
+    assert groups["queue"]["judges"] == groups["all"]["judges"]
+    stats = {s["judge"]: s for s in groups["all"]["judges"]}
     # j-a voted pass, pass, pass, pass, fail, fail against pass, pass, fail, fail, fail, fail:
     # 4/6 agree; chance agreement (4/6)(2/6) + (2/6)(4/6) = 4/9; kappa = (2/3 - 4/9) / (5/9) = 0.4
     a = stats["j-a"]
@@ -155,6 +160,7 @@ def test_judge_calibration_on_a_constructed_example(reviewed, capsys):
     assert (stats["(panel)"]["n"], stats["(panel)"]["agree"]) == (4, 2)
     code, out, _ = cli(capsys, "review", "stats", "--all", "--db", db)
     assert code == 0 and "j-a" in out and "0.40" in out and "-0.50" in out
+    assert "queue: 6 labelled item(s); disagreement queue" in out
     code, out, _ = cli(capsys, "show", run_id, "--db", db)
     assert "judges against human labels" in out and "human review: revision 1" in out
 
@@ -202,3 +208,48 @@ def test_junit_skips_undecided_clauses(tmp_path, capsys):
     (skipped,) = cases["tone"].result
     assert isinstance(skipped, Skipped) and skipped.message.startswith("inconclusive:")
     assert "2 inconclusive" in skipped.message and "more cases to decide" in skipped.message
+
+
+@pytest.mark.parametrize("name,data,needle", [
+    ("labels.csv", bytes(range(256)) * 4, "a binary file, not a labelled export"),
+    ("labels.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "a binary file"),
+    ("labels.csv", "run_id,case_id,clause_id,label\nr,case-004,tone,pass — déjà\n".encode("latin-1", "replace"),
+     "line 2: not UTF-8 text (byte 0x"),
+    ("labels.jsonl", b'{"run_id": "r", "note": "\xff\xfe"}\n', "line 1: not UTF-8 text (byte 0xff"),
+])
+def test_import_of_a_binary_or_non_utf8_file_is_one_line_and_writes_nothing(reviewed, capsys, name, data, needle):
+    tmp_path, db, _ = reviewed
+    path = tmp_path / name
+    path.write_bytes(data)
+    code, out, err = cli(capsys, "review", "import", path, "--reviewer", "ann", "--db", db)
+    assert code == 2 and out == "" and needle in err and str(path) in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    with Store(db, read_only=True) as store:
+        assert store.query("SELECT count(*) AS n FROM human_labels")[0]["n"] == 0
+        assert store.query("SELECT count(*) AS n FROM clause_result_revisions")[0]["n"] == 0
+
+
+def test_failed_deterministic_cases_are_listed_by_show(tmp_path, capsys):
+    import yaml
+    from decisionhelpers import det_suite, run_suite
+
+    root = det_suite(tmp_path / "suite", n=6)
+    suite = yaml.safe_load((root / "suite.yaml").read_text())
+    for case in suite["cases"][1:4:2]:  # cases 1 and 3 expect the wrong label: label-right fails on them
+        case["expected"] = {"label": "even"}
+    (root / "suite.yaml").write_text(yaml.safe_dump(suite, sort_keys=False))
+    db = tmp_path / "d.duckdb"
+    run_id = run_suite(db, root)
+    with Store(db, read_only=True) as store:
+        failing = store.query("SELECT case_id, clause_id, check_name, detail FROM check_results WHERE run_id = ? "
+                              "AND outcome = 'fail' ORDER BY clause_id, case_id", [run_id])
+    assert [f["case_id"] for f in failing] == ["case-001", "case-003"]
+    code, out, _ = cli(capsys, "show", run_id, "--db", db)
+    assert "failed deterministic checks (2 case(s))" in out
+    for f in failing:
+        line = next(ln for ln in out.splitlines() if ln.startswith(f["case_id"]) and f["clause_id"] in ln)
+        assert f["check_name"] in line and (f["detail"] or "")[:30] in line
+    code, out, _ = cli(capsys, "show", run_id, "--db", db, "--json")
+    shown = json.loads(out)["failed_checks"]
+    assert [(r["case_id"], r["clause_id"], r["check"]) for r in shown] == [
+        (f["case_id"], f["clause_id"], f["check_name"]) for f in failing]

@@ -1,5 +1,5 @@
 """Scheduled runs through the real command: the store lock with two processes, `due`, `run --due`, `--quiet`,
-`--junit` for CI, and `status` at an injected time (PACTJURY_NOW)."""
+`--junit` for CI, `status` at an injected time (PACTJURY_NOW), schedule.yaml bindings and symlinked suite folders."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+from evidence_store import cli
 from junitparser import Failure, JUnitXml
 from suitefiles import AGENT_SOURCE, BASIC_PACT, basic_suite, write_agent, write_suite
 from test_run_cli import PJ, pj, rows
@@ -160,3 +162,130 @@ def test_bad_confidence_and_clock_are_usage_errors(tmp_path):
     root, agent = _suites(tmp_path)
     r = pj("due", root, "--db", tmp_path / "x.duckdb", env={"PACTJURY_NOW": "next tuesday"})
     assert r.returncode == 2 and "PACTJURY_NOW" in r.stderr and "Traceback" not in r.stderr
+
+
+# ---------------------------------------------------------------- schedule.yaml: each suite its own agent and target
+
+
+def _bound_tree(tmp_path: Path) -> tuple[Path, Path]:
+    """refunds (bound by its own schedule.yaml), contracts (bound by the root's), loose (bound by none)."""
+    root = tmp_path / "suites"
+    for name in ("refunds", "contracts", "loose"):
+        write_suite(root / name, pact={**BASIC_PACT, "id": name}, suite=basic_suite(3))
+    write_agent(root / "refunds")
+    (root / "bots").mkdir()
+    write_agent(root / "bots").rename(root / "bots" / "contract.py")
+    (root / "refunds" / "schedule.yaml").write_text(
+        "runs:\n  - agent: refund-bot\n    target: python:agent.py:respond\n")
+    (root / "schedule.yaml").write_text(
+        "# the folder's schedule names its suites\nruns:\n  - suite: contracts\n    agent: contract-bot\n"
+        "    agent_version: 2\n    target: python:bots/contract.py:respond\n")
+    other = tmp_path / "other.py"
+    other.write_text(AGENT_SOURCE)
+    return root, other
+
+
+def test_schedule_binds_each_suite_to_its_own_agent_and_target(tmp_path):
+    root, other = _bound_tree(tmp_path)
+    db = tmp_path / "results" / "b.duckdb"
+
+    # cron: nothing but breaches; the report is written beside the database without a `report:` line
+    r = pj("run", "--due", root, "--quiet", "--db", db)
+    assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
+    got = set(rows(db, "SELECT pact_id, agent, agent_version, target_spec FROM runs"))
+    assert got == {("refunds", "refund-bot", None, f"python:{root / 'refunds' / 'agent.py'}:respond"),
+                   ("contracts", "contract-bot", "2", f"python:{root / 'bots' / 'contract.py'}:respond")}
+    assert len(list(db.parent.glob("*.html"))) == 2
+
+    due = {i["pact_id"]: i for i in json.loads(pj("due", root, "--json", "--all", "--db", db).stdout)}
+    assert due["contracts"]["schedule"]["schedule"] == f"{root / 'schedule.yaml'}:3: runs[0]"
+    assert due["refunds"]["schedule"]["agent"] == "refund-bot" and not due["refunds"]["due"]
+    assert due["loose"]["agent"] is None and due["loose"]["due"]  # never run, for no agent yet
+
+    # --target runs only the suites no schedule binds; the bound ones keep their own, with a warning
+    loose = f"python:{other}:respond"
+    r = pj("run", "--due", root, "--target", loose, "--horizon", "30d", "--db", db, "--no-progress", "--no-report")
+    assert r.returncode == 0, r.stderr
+    assert f"--target {loose} is used only for suites no schedule.yaml binds; not for {root / 'contracts'}, " \
+           f"{root / 'refunds'}" in r.stderr
+    assert set(rows(db, "SELECT pact_id, agent FROM runs WHERE run_id NOT IN (SELECT run_id FROM runs "
+                        "ORDER BY started_at LIMIT 2)")) == {("loose", loose), ("refunds", "refund-bot"),
+                                                              ("contracts", "contract-bot")}
+    # --agent with --target names the unbound suites' agent and runs only what is due for it
+    r = pj("run", "--due", root, "--target", loose, "--agent", "loose-bot", "--db", db, "--no-progress",
+           "--no-report")
+    assert r.returncode == 0 and "is used only for" not in r.stderr, r.stderr
+    assert rows(db, "SELECT pact_id FROM runs WHERE agent = 'loose-bot'") == [("loose",)]
+
+    # without --target an unbound suite is skipped, saying why; --agent picks one binding
+    r = pj("run", "--due", root, "--horizon", "30d", "--agent", "refund-bot", "--db", db, "--no-progress",
+           "--no-report")
+    assert r.returncode == 0, r.stderr
+    assert f"skipped {root / 'loose'}: no schedule.yaml binds it" in r.stderr
+    assert rows(db, "SELECT agent, count(*) FROM runs GROUP BY 1 ORDER BY 1") == [
+        ("contract-bot", 2), ("loose-bot", 1), (loose, 1), ("refund-bot", 3)]
+
+
+@pytest.mark.parametrize(("where", "text", "needle"), [
+    ("refunds", "runs: []\n", "schedule.yaml:1: runs: runs must be a non-empty list"),
+    ("refunds", "runs:\n  - agent: a\n", "schedule.yaml:2: runs[0]: missing required field 'target'"),
+    ("refunds", "runs:\n  - agent: a\n    target: python:nofile.py:respond\n",
+     "schedule.yaml:3: runs[0].target: target 'python:nofile.py:respond': no file"),
+    ("refunds", "runs:\n  - agent: a\n    target: x/y\n    colour: red\n",
+     "schedule.yaml:4: runs[0].colour: unknown field 'colour'; valid fields: suite, agent"),
+    ("refunds", "runs:\n  - agent: a\n    target: openai/m\n    target_system: missing.txt\n",
+     "runs[0].target_system: target_system: no file"),
+    ("refunds", "runs:\n  - agent: a\n    target: openai/m\n  - agent: a\n    target: openai/n\n",
+     "schedule.yaml:4: runs[1]: agent 'a' is bound to suite"),
+    ("refunds", "schedule:\n  - agent: a\n", "a schedule file must be a mapping with `runs:`"),
+    (".", "runs:\n  - agent: a\n    target: openai/m\n", "schedule.yaml:2: runs[0]: missing required field 'suite'"),
+    (".", "runs:\n  - suite: nope\n    agent: a\n    target: openai/m\n", "runs[0].suite: no suite.yaml in"),
+    ("refunds", "runs:\n  - agent: a\n    target: nonsense here\n", "nonsense here"),
+])
+def test_bad_schedule_files_are_one_line_errors_and_write_nothing(tmp_path, where, text, needle):
+    root, _ = _bound_tree(tmp_path)
+    (root / where / "schedule.yaml").write_text(text)
+    db = tmp_path / "bad.duckdb"
+    targets_only = needle == "nonsense here"  # `due` reads the file; only `run --due` builds the targets
+    for args in (["run", "--due", root, "--quiet"], *([] if targets_only else [["due", root]])):
+        r = cli(*args, "--db", db)  # in this process: the same entry point, without a process start per case
+        assert r.returncode == 2, (args, r.stdout, r.stderr)
+        line, = r.stderr.strip().splitlines()
+        assert needle in line and line.startswith("pactjury: error:") and "Traceback" not in line, line
+    assert not db.exists() and not Path(f"{db}.lock").exists()
+
+
+def test_due_follows_symlinked_suite_folders_without_looping(tmp_path):
+    root = tmp_path / "suites"
+    write_suite(root / "own", pact={**BASIC_PACT, "id": "own"}, suite=basic_suite(2))
+    write_suite(tmp_path / "elsewhere" / "shared", pact={**BASIC_PACT, "id": "shared"}, suite=basic_suite(2))
+    (root / "link").symlink_to(tmp_path / "elsewhere")  # a folder of suites kept elsewhere
+    (root / "own" / "loop").symlink_to(root)  # a cycle back to the root
+    (root / "again").symlink_to(root / "own")  # a second path to a suite listed already
+    (root / "dangling").symlink_to(tmp_path / "gone")
+    agent = tmp_path / "agent.py"
+    agent.write_text(AGENT_SOURCE)
+    db = tmp_path / "y.duckdb"
+
+    listed = json.loads(pj("due", root, "--json", "--db", db, timeout=20).stdout)
+    assert [i["suite_dir"] for i in listed] == [str(root / "link" / "shared"), str(root / "own")]
+    r = pj("run", "--due", root, "--target", f"python:{agent}:respond", "--agent", "bot", "--quiet",
+           "--no-report", "--db", db, timeout=30)
+    assert (r.returncode, r.stdout) == (0, ""), r.stderr
+    assert sorted(p for (p,) in rows(db, "SELECT pact_id FROM runs")) == ["own", "shared"]
+
+
+def test_validate_reads_the_suites_schedule_file(tmp_path):
+    root, _ = _bound_tree(tmp_path)
+    assert pj("validate", root / "refunds").returncode == 0
+    (root / "refunds" / "schedule.yaml").write_text("runs:\n  - agent: a\n    target: openai/m\n    every: 1d\n")
+    r = pj("validate", root / "refunds")
+    assert r.returncode == 2 and "schedule.yaml:4: runs[0].every: unknown field 'every'" in r.stderr
+
+
+def test_run_due_with_nothing_bound_and_no_target_is_an_error(tmp_path):
+    root, _ = _suites(tmp_path)
+    db = tmp_path / "n.duckdb"
+    r = pj("run", "--due", root, "--quiet", "--db", db)
+    assert r.returncode == 2 and "no schedule.yaml under" in r.stderr and "or pass --target" in r.stderr
+    assert not db.exists()

@@ -8,30 +8,18 @@ from pathlib import Path
 
 import duckdb
 import evidence_store as ev
-import numpy as np
 import pytest
 from evidence_store import cli
 from suitefiles import write_suite
 from test_run_cli import rows
 
 from harness import queries
-from harness.compare import bootstrap_diff_ci, compare_runs, conclusion, mcnemar_exact
+from harness.compare import compare_runs, conclusion, mcnemar_exact, paired_diff_ci
 from harness.store import Store
 
 pytestmark = pytest.mark.timeout(180)
 
 CLAUSES = ["says-hello", "label-right", "tone", "helpful"]
-
-
-@pytest.fixture(scope="module")
-def evs(tmp_path_factory):
-    return ev.build(tmp_path_factory.getbasetemp())
-
-
-@pytest.fixture()
-def store(evs):
-    with Store(evs.db, read_only=True) as s:
-        yield s
 
 
 # ---------------------------------------------------------------- what the scripted judges must produce
@@ -49,16 +37,19 @@ def majority(votes: dict[str, str]) -> str:
 
 
 def judge_figures() -> dict[str, tuple[float, float]]:
-    """(pass rate, agreement with the panel verdict) per judge over one run's 24 ballots."""
-    passes, agrees = {j: 0 for j in ev.JUDGE_MODELS}, {j: 0 for j in ev.JUDGE_MODELS}
+    """(pass rate, leave-one-out agreement) per judge over one run's 24 ballots: each vote against the majority
+    of the other two judges, ballots where those two split left out."""
+    passes, agrees, compared = ({j: 0 for j in ev.JUDGE_MODELS} for _ in range(3))
     ballots = [(n, c) for n in range(ev.N_CASES) for c in ("tone", "helpful")]
     for n, c in ballots:
         votes = expected_votes(n, c)
-        verdict = majority(votes)
         for judge, label in votes.items():
             passes[judge] += label == "pass"
-            agrees[judge] += label == verdict
-    return {j: (passes[j] / len(ballots), agrees[j] / len(ballots)) for j in ev.JUDGE_MODELS}
+            others = {v for j, v in votes.items() if j != judge}
+            if len(others) == 1:
+                compared[judge] += 1
+                agrees[judge] += label in others
+    return {j: (passes[j] / len(ballots), agrees[j] / compared[j]) for j in ev.JUDGE_MODELS}
 
 
 # ---------------------------------------------------------------- runs write their report
@@ -138,7 +129,9 @@ def test_panel_agreement_and_judge_drift(store, evs):
     drift = queries.judge_drift(store, pact="evidence-pact", agent="ev-agent")
     assert len(drift) == 6 and list(drift["run_id"]) == [evs.v1] * 3 + [evs.v2] * 3
     expected = judge_figures()
-    assert expected["ev-c"] == (0.5, 14 / 24)
+    # ev-c votes by parity, blind to the reply: it agrees with the full panel 14 of 24 times (counting its own
+    # vote), with the other two judges 10 of 20 times, a coin's rate
+    assert expected["ev-c"] == (0.5, 10 / 20)
     for r in drift.to_dict(orient="records"):
         assert (r["pass_rate"], r["agreement_with_panel"]) == pytest.approx(expected[r["judge"]]), r["judge"]
     second = drift[drift["run_id"] == evs.v2]
@@ -234,7 +227,7 @@ def test_export_transcripts_votes_and_verdicts(tmp_path, evs, fmt):
     r = cli("export", evs.v2, "--db", evs.db, "--format", fmt, "-o", tmp_path / "out", "--json")
     assert r.returncode == 0, r.stderr
     written = {w["table"]: w for w in json.loads(r.stdout)}
-    assert set(written) == {"transcripts", "votes", "verdicts"}
+    assert set(written) == {"cases", "transcripts", "votes", "verdicts"}
     assert (written["transcripts"]["rows"], written["votes"]["rows"], written["verdicts"]["rows"]) == (12, 72, 48)
     for table, w in written.items():
         path = Path(w["path"])
@@ -270,7 +263,10 @@ def test_compare_versions_lists_regressed_and_improved_cases(evs):
     assert label["ci_low"] < 0 < label["ci_high"]
     assert label["conclusion"] == "no-difference"
     assert label["summary"].startswith("no detectable difference with 12 paired cases")
-    assert by["says-hello"]["ci_low"] == by["says-hello"]["ci_high"] == 0.0
+    hello = by["says-hello"]  # every pair passes in both: a score interval around 0, not a point
+    assert hello["diff"] == 0 and hello["ci_low"] < 0 < hello["ci_high"] and hello["conclusion"] == "no-difference"
+    assert c["correction"] == "Holm" and c["interval"].startswith("Newcombe")
+    assert label["mcnemar_p_adjusted"] >= label["mcnemar_p"]
     text = cli("compare", evs.v1, evs.v2, "--db", evs.db).stdout
     assert "regressed (pass in A, fail in B): case-001, case-004" in text
     assert "improved (fail in A, pass in B): case-002" in text
@@ -369,20 +365,17 @@ def _table(a, b):
     return (pairs.count((1, 1)), pairs.count((1, 0)), pairs.count((0, 1)), pairs.count((0, 0)))
 
 
-def test_paired_bootstrap_matches_resampling_the_cases():
-    a = np.array([1] * 30 + [0] * 10)
-    b = a.copy()
-    b[:12] = 0  # 12 regressions
-    b[35:37] = 1  # 2 improvements
-    low, high = bootstrap_diff_ci(a, b, resamples=4000, seed=7)
-    assert (low, high) == bootstrap_diff_ci(a, b, resamples=4000, seed=7)  # seeded: reproducible
-    assert low < -0.25 < high < 0
-    # brute force: resample the 40 case indices with replacement
-    rng = np.random.default_rng(1)
-    idx = rng.integers(0, 40, size=(20000, 40))
-    brute = np.quantile((b - a)[idx].mean(axis=1), [0.025, 0.975])
-    assert (low, high) == pytest.approx(tuple(brute), abs=0.03)
-    assert bootstrap_diff_ci([1, 0, 1], [1, 0, 1]) == (0.0, 0.0)
+def test_paired_interval_matches_a_published_worked_example():
+    """Fagerland, Lydersen & Laake (2017), Statistical Analysis of Contingency Tables, chapter 8, and their R
+    package contingencytables: complete response before and after consolidation therapy (Cavo et al. 2012),
+    59 yes/yes, 6 yes/no, 16 no/yes, 80 no/no; the Newcombe square-and-add interval (Newcombe 1998, method 10)
+    for the difference -0.0621 is -0.1186 to -0.0046."""
+    # As (both, regressed = yes in A only, improved = yes in B only, neither): A 75 yes, B 65, B - A = -0.0621.
+    low, high = paired_diff_ci(59, 16, 6, 80)
+    assert (low, high) == pytest.approx((-0.1186, -0.0046), abs=5e-5)
+    assert paired_diff_ci(0, 0, 0, 0) is None
+    low, high = paired_diff_ci(12, 0, 0, 0)  # every pair passes: an interval around 0
+    assert low < 0 < high
 
 
 def test_conclusion_wording():
@@ -396,6 +389,6 @@ def test_conclusion_wording():
 
 def test_compare_runs_api_pairs_by_case_id(evs):
     with Store(evs.db, read_only=True) as s:
-        c = compare_runs(s, evs.v1, evs.v2, resamples=500, seed=3)
-    assert c["resamples"] == 500 and c["warnings"] == []
+        c = compare_runs(s, evs.v1, evs.v2)
+    assert c["correction"] == "Holm" and c["warnings"] == []
     assert sum(k["n_pairs"] for k in c["clauses"]) == 48

@@ -156,3 +156,46 @@ def test_no_rule_matches_and_default_rules():
     assert d.decision == "re-evaluate" and d.reasons == ("no consequence rule matched",)
     d = decide(_pact([]), [_result("a", "pending-jury"), _result("b", "met")])
     assert d.decision == "re-evaluate" and d.rule_index is None
+
+
+# ---------------------------------------------------------------- cases needed for 80% power
+
+
+def _chance_decided(passed: int, decided: int, total: int, threshold: float, z: float) -> float:
+    """Exact P(the Wilson interval at `total` cases excludes the threshold on the observed side), the true rate
+    being the observed one: the sum over every pass count k of Bin(total, p) at k, brute force."""
+    from scipy.stats import binom
+
+    p = passed / decided
+    hits = 0.0
+    for k in range(total + 1):
+        low, high = wilson(k, total, z)
+        if (low >= threshold) if p > threshold else (high < threshold):
+            hits += binom.pmf(k, total, p)
+    return hits
+
+
+@pytest.mark.parametrize("passed,decided,threshold", [(18, 20, 0.8), (9, 10, 0.7), (27, 30, 0.8), (6, 20, 0.5)])
+def test_cases_needed_decides_about_half_the_time_and_the_power_figure_80_percent(passed, decided, threshold):
+    """The issue's point: `cases_needed` assumes the observed rate holds, so its sample decides the clause only
+    about half the time; `cases_needed_power` is where the chance reaches 80% and stays there."""
+    from harness.trust import cases_needed_power
+
+    z = z_for(0.95)
+    plain = decided + cases_needed(passed, decided, threshold, z)
+    powered = decided + cases_needed_power(passed, decided, threshold, z)
+    assert 0.3 <= _chance_decided(passed, decided, plain, threshold, z) <= 0.7
+    assert all(_chance_decided(passed, decided, n, threshold, z) >= 0.8 for n in range(powered, powered + 15))
+    assert _chance_decided(passed, decided, powered - 1, threshold, z) < 0.8 or powered - 1 == decided
+    assert powered > plain
+
+
+def test_power_figure_undefined_and_large_cases():
+    from harness.trust import cases_needed_power
+
+    z = z_for(0.95)
+    assert cases_needed_power(8, 10, 0.8, z) is None and cases_needed_power(0, 0, 0.8, z) is None
+    assert cases_needed_power(5, 5, 1.0, z) is None
+    assert cases_needed_power(6, 6, 0.8, z) == cases_needed(6, 6, 0.8, z)  # all passed: every next case passes too
+    big = cases_needed_power(899, 1000, 0.9, z)  # the normal approximation beyond 20,000 cases
+    assert 650_000 < big < 750_000

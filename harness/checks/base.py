@@ -41,7 +41,7 @@ class CheckContext:
     def output_json(self) -> Any:
         try:
             return json.loads(self.transcript.output)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             raise CheckInputError(f"output is not valid JSON ({exc.msg} at char {exc.pos})") from None
 
     def value(self, path: str | None) -> Any:

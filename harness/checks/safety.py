@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import inspect
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -191,7 +191,8 @@ def _find_ibans(text: str) -> list[str]:
         if length is None:
             continue
         # Walk the printed form (groups of four split by single spaces) until the country's length.
-        chars, i = [], m.start()
+        chars: list[str] = []
+        i = m.start()
         while i < len(text) and len(chars) < length:
             if text[i].isalnum():
                 chars.append(text[i])
@@ -246,7 +247,7 @@ class PiiParams(PathParams):
     allow: list[str] = Field(default_factory=list)
 
 
-def find_pii(text: str, kinds: list[str] | tuple[str, ...] = PII_KINDS, allow: list[str] = ()) -> dict[str, list[str]]:
+def find_pii(text: str, kinds: Sequence[str] = PII_KINDS, allow: Sequence[str] = ()) -> dict[str, list[str]]:
     """PII found in `text` by kind (raw values: mask before printing), minus the allowed values."""
     # Allowed values compare on letters and digits only: "+44 20 7946 0000" allows "+44 (20) 7946-0000".
     allowed = {_canon(a) for a in allow}

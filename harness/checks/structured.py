@@ -88,7 +88,7 @@ def _json_valid(ctx: CheckContext, p: PathParams) -> Outcome:
         return Outcome(False, f"{where} is empty")
     try:
         parsed = json.loads(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         hint = " (wrapped in a ``` code fence)" if text.lstrip().startswith("```") else ""
         return Outcome(False, f"{where} is not valid JSON{hint}: {exc.msg} at char {exc.pos}")
     return Outcome(True, f"{where} is valid JSON ({_json_type(parsed)})")

@@ -1,4 +1,4 @@
-"""Tool-call checks: tool-called, tool-not-called, tool-args and tool-sequence."""
+"""Tool-call checks: tool-called, tool-not-called, tool-args, tool-sequence and tool-calls-valid."""
 
 from __future__ import annotations
 
@@ -130,9 +130,58 @@ def _tool_sequence(ctx: CheckContext, p: ToolSequenceParams) -> Outcome:
     return Outcome(True, f"{show(p.names, 80)} called in order; {listed}")
 
 
+# ---------------------------------------------------------------- tool-calls-valid
+
+
+class ToolCallsValidParams(NoPathParams):
+    name: str | None = None  # only this tool's calls; default every call
+
+
+def _offered(ctx: CheckContext) -> dict[str, dict[str, Any]]:
+    """The tools the case offered the target (the suite's `tools:`), name -> its parameters schema."""
+    out = {}
+    for tool in ctx.case.tools:
+        fn = tool.get("function") or {}
+        out[fn.get("name", "")] = fn.get("parameters") or {"type": "object"}
+    return out
+
+
+def _argument_errors(schema: dict[str, Any], arguments: dict[str, Any]) -> str | None:
+    import jsonschema
+
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(arguments))
+    if error is None:
+        return None
+    where = "/".join(str(p) for p in error.absolute_path)
+    return f"{where + ': ' if where else ''}{error.message[:120]}"
+
+
+def _tool_calls_valid(ctx: CheckContext, p: ToolCallsValidParams) -> Outcome:
+    offered = _offered(ctx)
+    calls = [c for c in ctx.transcript.tool_calls if p.name is None or c.name == p.name]
+    if not calls:
+        return Outcome(
+            True, f"no {p.name + ' ' if p.name else ''}tool calls to check; {_names(ctx.transcript.tool_calls)}"
+        )
+    for i, call in enumerate(calls):
+        if call.name not in offered:
+            known = ", ".join(sorted(offered)) or "none (the suite has no tools:)"
+            return Outcome(False, f"call {i + 1} names {call.name!r}, not an offered tool (offered: {known})")
+        why = _argument_errors(offered[call.name], call.arguments)
+        if why is not None:
+            return Outcome(False, f"call {i + 1} ({call.name}) arguments do not match its schema: {why}")
+    return Outcome(True, f"{len(calls)} call(s) name offered tools with arguments valid against their schemas")
+
+
 CHECKS: dict[str, CheckDef] = {
     "tool-called": CheckDef(ToolCalledParams, _tool_called, "the tool was called min_times..max_times times"),
     "tool-not-called": CheckDef(ToolCalledParams, _tool_not_called, "the tool was not called (tool-called negated)"),
     "tool-args": CheckDef(ToolArgsParams, _tool_args, "some call of the tool has these arguments"),
     "tool-sequence": CheckDef(ToolSequenceParams, _tool_sequence, "the tools were called in this order"),
+    "tool-calls-valid": CheckDef(
+        ToolCallsValidParams,
+        _tool_calls_valid,
+        "every tool call names an offered tool (suite tools:) with arguments valid against its schema",
+    ),
 }

@@ -26,6 +26,9 @@ def cmd_robustness(args: argparse.Namespace) -> int:
     from harness.store import Store
 
     with Store(db_path(args), read_only=True) as store:
+        from harness.known import check_run_filters
+
+        check_run_filters(store, args.run_id, clause=args.clause)  # an unknown clause: an error, not "no attacks"
         if args.compare:
             rows = compare_robustness(store, args.run_id, args.compare, targeted=args.targeted)
         else:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 EXIT_OK, EXIT_BREACH, EXIT_USAGE, EXIT_ABORTED = 0, 1, 2, 3
+EXIT_FAILED = 4  # the run failed (most calls failed one way): no evidence was recorded about the agent
 
 DB_HELP = "DuckDB file (default: $PACTJURY_DB or results/pactjury.duckdb)"
 

@@ -54,17 +54,16 @@ def add_parsers(sub: Any) -> None:
     cmp.add_argument("--agent", help="with --versions: the agent name")
     cmp.add_argument("--versions", nargs=2, metavar=("V1", "V2"),
                      help="compare the latest completed run of each agent version")
-    cmp.add_argument("--resamples", type=positive_int, default=2000, help="bootstrap resamples (default 2000)")
-    cmp.add_argument("--seed", type=int, default=20240611, help="bootstrap seed")
     cmp.add_argument("--db", type=Path, help=DB_HELP)
     cmp.add_argument("--json", action="store_true")
     cmp.set_defaults(handler=cmd_compare)
 
-    ex = sub.add_parser("export", help="write a run's transcripts, votes and verdicts as parquet, csv or jsonl")
+    ex = sub.add_parser("export", help="write a run's cases, transcripts, votes and verdicts as parquet, csv or jsonl")
     ex.add_argument("run_id")
     ex.add_argument("--format", choices=["parquet", "csv", "jsonl"], default="parquet")
     ex.add_argument("-o", "--output", type=Path, default=Path("."), metavar="DIR",
-                    help="directory for RUN-transcripts.FORMAT, RUN-votes.FORMAT, RUN-verdicts.FORMAT (default .)")
+                    help="directory for RUN-cases.FORMAT, RUN-transcripts.FORMAT, RUN-votes.FORMAT, RUN-verdicts.FORMAT "
+                         "(default .)")
     ex.add_argument("--db", type=Path, help=DB_HELP)
     ex.add_argument("--json", action="store_true")
     ex.set_defaults(handler=cmd_export)
@@ -116,6 +115,9 @@ def cmd_disagreements(args: argparse.Namespace) -> int:
     from harness.store import Store
 
     with Store(db_path(args), read_only=True) as store:
+        from harness.known import check_run_filters
+
+        check_run_filters(store, args.run_id, clause=args.clause, judge=args.judge)  # unknown: error, not empty
         rows = disagreements(store, args.run_id, args.clause, args.judge, args.limit)
     if args.json:
         emit_json(rows)
@@ -145,6 +147,9 @@ def cmd_trends(args: argparse.Namespace) -> int:
     filters = dict(pact=args.pact, agent=args.agent, clause=args.clause, since=parse_since(args.since),
                    judge=args.judge)
     with Store(db_path(args), read_only=True) as store:
+        from harness.known import check_filters
+
+        check_filters(store, pact=args.pact, agent=args.agent, clause=args.clause, judge=args.judge)
         frames = trends(store, views, **filters)
         robust = robustness_trend(store, pact=args.pact, agent=args.agent, clause=args.clause)
     if args.json:
@@ -170,7 +175,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     with Store(db_path(args), read_only=True) as store:
         run_a, run_b = resolve_runs(store, args.run_a, args.run_b, args.pact, args.agent, args.versions)
-        result = compare_runs(store, run_a, run_b, resamples=args.resamples, seed=args.seed)
+        result = compare_runs(store, run_a, run_b)
     for w in result["warnings"]:
         warn(w)
     if args.json:

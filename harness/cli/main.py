@@ -8,14 +8,14 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from harness import __version__
-from harness.cli import attacks, decisions, evidence, local, review, suites
+from harness.cli import attacks, decisions, evidence, importer, local, review, suites, view
 from harness.cli import run as run_family
 from harness.cli.common import EXIT_ABORTED, EXIT_OK, EXIT_USAGE
 from harness.errors import PactjuryError
 
 # Command families in the order of `pactjury --help`. Their modules import only argparse at the top, so
 # building the parser stays fast; what a command needs is imported when it runs.
-FAMILIES = (run_family, suites, evidence, decisions, review, attacks, local)
+FAMILIES = (run_family, suites, importer, evidence, decisions, review, view, attacks, local)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -10,10 +10,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from harness.cli import selecting
 from harness.cli.common import (
     DB_HELP,
     EXIT_ABORTED,
     EXIT_BREACH,
+    EXIT_FAILED,
     EXIT_OK,
     confidence,
     db_path,
@@ -21,7 +23,6 @@ from harness.cli.common import (
     emit_json,
     finite_float,
     non_negative_int,
-    open_store,
     positive_float,
     positive_int,
     warn,
@@ -41,8 +42,25 @@ def add_parsers(sub: Any) -> None:
                      help="model targets: a JSON Schema file; the model is asked for (or constrained to) that JSON")
     run.add_argument("--agent", help="agent name recorded with the run (default: the target spec)")
     run.add_argument("--agent-version", help="agent version recorded with the run")
-    run.add_argument("--concurrency", type=positive_int, default=8, help="cases in flight at once (default 8)")
+    run.add_argument("--concurrency", type=positive_int, default=8,
+                     help="cases in flight at once, in all: shared out among the workers (default 8)")
+    run.add_argument("--workers", type=_workers, default=None, metavar="N",
+                     help="worker processes (or Ray tasks) the cases are sharded over, each with its own event loop "
+                          "(default: one per core, for suites of 250+ cases a worker; 1: all in this process)")
+    run.add_argument("--executor", choices=("local", "ray"), default="local",
+                     help="local: worker processes on this machine; ray: Ray tasks (pip install 'pactjury[ray]')")
+    run.add_argument("--ray-address", metavar="ADDRESS",
+                     help="with --executor ray: the cluster to join (auto, ray://HOST:10001, HOST:6379; "
+                          "default: start a local one)")
     run.add_argument("--timeout", type=positive_float, default=60.0, help="per-call timeout in seconds (default 60)")
+    run.add_argument("--deadline", type=duration, metavar="DURATION",
+                     help="for the whole run (e.g. 30m): when it passes the run is aborted, resumable (exit 3)")
+    run.add_argument("--no-fast-lane", action="store_true",
+                     help="send every model call through litellm, also the OpenAI-compatible ones (openai/..., "
+                          "hosted_vllm/..., an api_base) that the built-in client takes by default")
+    run.add_argument("--no-fail-fast", action="store_true",
+                     help="keep going when most calls fail the same way (by default such a run stops as failed, "
+                          "exit 4)")
     run.add_argument("--retries", type=non_negative_int, default=0, help="retries of a failed model call (default 0)")
     run.add_argument("--temperature", type=finite_float, default=0.0, help="model target temperature (default 0)")
     run.add_argument("--max-tokens", type=positive_int, help="model target max tokens")
@@ -70,6 +88,7 @@ def add_parsers(sub: Any) -> None:
     run.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
     run.add_argument("--no-report", action="store_true", help="do not write the HTML report beside the database")
     run.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    selecting.add_arguments(run)  # --case, --tag, --clause, --rerun-failed, --sample, --limit
     run.set_defaults(handler=cmd_run)
 
 
@@ -87,6 +106,8 @@ class RunRequest:
     agent_version: str | None
     concurrency: int
     timeout: float
+    deadline: float | None
+    fail_fast: bool
     retries: int
     temperature: float
     max_tokens: int | None
@@ -106,6 +127,10 @@ class RunRequest:
     progress: bool
     report: bool
     json: bool
+    selection: Any = None  # harness.selection.CaseSelection
+    workers: int | None = None  # None: by default (harness/executors)
+    executor: str = "local"
+    ray_address: str | None = None
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> RunRequest:
@@ -117,14 +142,16 @@ class RunRequest:
         return cls(suite_dir=args.suite_dir, target=args.target, target_base_url=args.target_base_url,
                    target_api_key_env=args.target_api_key_env, target_system=args.target_system,
                    target_schema=args.target_schema, agent=args.agent, agent_version=args.agent_version,
-                   concurrency=args.concurrency, timeout=args.timeout, retries=args.retries,
+                   concurrency=args.concurrency, timeout=args.timeout, deadline=args.deadline or None,
+                   fail_fast=not args.no_fail_fast, retries=args.retries,
                    temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed,
                    no_adversarial=args.no_adversarial, mutate=mutate, mutate_seed=args.mutate_seed or 0,
                    panel=args.panel, no_cache=args.no_cache, resume=args.resume, confidence=args.confidence,
                    due=args.due, horizon=args.horizon, quiet=args.quiet, junit=args.junit, db=args.db,
                    # --quiet is for cron: no progress either
                    progress=not (args.no_progress or args.quiet or args.json), report=not args.no_report,
-                   json=args.json)
+                   json=args.json, selection=selecting.from_args(args), workers=args.workers,
+                   executor=args.executor, ray_address=_ray_address(args))
 
     @property
     def db_path(self) -> Path:
@@ -134,7 +161,41 @@ class RunRequest:
 def cmd_run(args: argparse.Namespace) -> int:
     """`run`: one suite, or with --due every due suite under a root, one lock for all."""
     req = RunRequest.from_args(args)
+    if getattr(args, "no_fast_lane", False):
+        from harness.llm import fast_lane
+
+        with fast_lane(False):
+            return run_due(req) if req.due else run_one(req)
     return run_due(req) if req.due else run_one(req)
+
+
+def _workers(text: str) -> int | None:
+    return None if text == "auto" else positive_int(text)
+
+
+def _ray_address(args: argparse.Namespace) -> str | None:
+    """--ray-address, checked with --executor before anything runs."""
+    if args.ray_address and args.executor != "ray":
+        raise ConfigError("--ray-address needs --executor ray")
+    if args.executor == "ray":
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            raise ConfigError("--executor ray needs Ray: pip install 'pactjury[ray]'")
+    return str(args.ray_address) if args.ray_address else None
+
+
+def _executor(req: RunRequest, execute: Any) -> Any:
+    """pipeline.execute (in this process), or the same run sharded over workers (harness/executors). A Ray cluster
+    is joined here, before anything is written: one that cannot be reached is an error, not a half-started run."""
+    if req.executor == "local" and req.workers == 1:
+        return execute
+    from harness.executors import Executor
+
+    runner = Executor(kind=req.executor, workers=req.workers, ray_address=req.ray_address,
+                      target_ref=str(req.target), target_options=_target_options(req))
+    runner.connect()
+    return runner
 
 
 def _target_options(req: RunRequest) -> Any:
@@ -168,6 +229,7 @@ def _read_text(path: Path, flag: str) -> str:
 
 
 def _recorded_options(req: RunRequest) -> dict[str, Any]:
+    from harness.clock import marker as clock_marker
     from harness.secrets import redact_url
 
     return dict(target_base_url=redact_url(req.target_base_url) if req.target_base_url else None,
@@ -177,9 +239,11 @@ def _recorded_options(req: RunRequest) -> dict[str, Any]:
                 target_system_sha256=_sha256_file(req.target_system) if req.target_system else None,
                 target_schema=str(req.target_schema) if req.target_schema else None,
                 temperature=req.temperature, max_tokens=req.max_tokens, seed=req.seed,
-                concurrency=req.concurrency, confidence=req.confidence or 0.95,
+                concurrency=req.concurrency, workers=req.workers, executor=req.executor,
+                confidence=req.confidence or 0.95,
                 # where the panel file is, so that `run --resume RUN_ID` needs nothing else
                 panel_file=str(_panel_file(req.panel)) if req.panel else None,
+                **selecting.recorded_options(req.selection), **clock_marker(),
                 **({"mutate": list(req.mutate), "mutate_seed": req.mutate_seed} if req.mutate else {}))
 
 
@@ -199,12 +263,15 @@ def run_one(req: RunRequest, collect: list[dict[str, Any]] | None = None) -> int
         from harness.adversarial import mutate_plan
 
         plan = mutate_plan(plan, list(req.mutate), req.mutate_seed)
+    plan = selecting.apply(plan, req.selection, req.db_path)  # --case, --tag, ...: before the store is written
     for w in plan.warnings if not req.quiet else ():
         warn(w)
     target = make_target(req.target, _target_options(req))
+    execute = _executor(req, execute)  # --workers, --executor
     settings = RunSettings(agent=req.agent or target.spec, agent_version=req.agent_version,
                            concurrency=req.concurrency, options=_recorded_options(req), progress=req.progress,
-                           jury=_jury(req, target), confidence=req.confidence or 0.95)
+                           jury=_jury(req, target), confidence=req.confidence or 0.95,
+                           deadline_s=req.deadline, fail_fast=req.fail_fast)
     # Everything that can be wrong with the input is checked above, before the store is touched.
     with run_lock(req.db_path), Store(req.db_path) as store:
         run_id = start_run(store, plan, target, settings)
@@ -237,6 +304,8 @@ def _resume(req: RunRequest) -> int:
         run = store.run(run_id)
         if run["status"] == "completed":
             raise ConfigError(f"run {run_id} is already completed; nothing to resume")
+        if run["status"] == "failed":
+            raise ConfigError(f"run {run_id} failed ({run['status_detail']}); fix that and start a new run")
         recorded = run["options"]
         plan = load_plan(Path(run["suite_path"]), adversarial=not recorded.get("no_adversarial"))
         if recorded.get("mutate"):  # the run's --mutate attacks, made again from the recorded seed
@@ -248,6 +317,7 @@ def _resume(req: RunRequest) -> int:
                 what = field.split("_")[0]
                 raise ConfigError(f"the {what} changed since run {run_id} started ({run[field][:12]} -> "
                                   f"{now[:12]}); a changed {what} is a new version: start a new run")
+        plan = selecting.replay(plan, req.selection, run, store)  # the run's own case selection, made again
         # what the command line leaves out comes from what the run recorded
         req = replace(req, target=req.target or run["target_spec"].split(" @ ")[0],
                       target_base_url=req.target_base_url or recorded.get("target_base_url"),
@@ -260,9 +330,10 @@ def _resume(req: RunRequest) -> int:
             raise ConfigError(f"--target {target.spec!r} differs from the run's target {run['target_spec']!r}")
         settings = RunSettings(agent=run["agent"], agent_version=run["agent_version"], concurrency=req.concurrency,
                                progress=req.progress, jury=_jury(req, target, run),
-                               confidence=req.confidence or 0.95)
+                               confidence=req.confidence or 0.95, deadline_s=req.deadline,
+                               fail_fast=req.fail_fast)
         _announce(req, f"resuming run {run_id}: {run['n_done']} of {run['n_cases']} cases already stored")
-        return _execute(req, store, plan, target, run_id, settings, execute)
+        return _execute(req, store, plan, target, run_id, settings, _executor(req, execute))
 
 
 def _panel_file(ref: str) -> Path:
@@ -284,71 +355,47 @@ def _execute(req: RunRequest, store: Any, plan: Any, target: Any, run_id: str, s
              collect: list[dict[str, Any]] | None = None) -> int:
     import asyncio
 
-    if settings.jury is not None or hasattr(target, "model"):
-        from harness.llm import preload
+    # an Executor preloads where the calls are made: in its workers, or here when it runs the cases in-process
+    if (settings.jury is not None or hasattr(target, "model")) and not getattr(execute, "preloads", False):
+        from harness.executors import preload_llm
 
-        preload()  # litellm's import must not be billed to the first case's latency
+        preload_llm(target, settings.jury)  # litellm's import (if needed) must not be billed to the first case
     import signal
 
     # SIGTERM (a scheduler or container stopping us) ends a run as Ctrl-C does: asyncio.run turns the SIGINT into
     # a cancellation, so what finished is stored, an `aborted` event is recorded and the run can be resumed.
     previous = signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
     try:
-        asyncio.run(execute(store, plan, target, run_id, settings))
+        outcome = asyncio.run(execute(store, plan, target, run_id, settings))
     except KeyboardInterrupt:
-        done = len(store.done_case_ids(run_id))
-        print(f"\npactjury: aborted; {done} of {len(plan.suite.cases)} cases stored. "
-              f"Resume with: pactjury run --resume {run_id}" + (f" --db {req.db}" if req.db else ""),
-              file=sys.stderr)
-        return EXIT_ABORTED
+        return _aborted(req, store, plan, run_id, "aborted")
     finally:
         signal.signal(signal.SIGTERM, previous)
+    if outcome.aborted:
+        return _aborted(req, store, plan, run_id, outcome.abort_reason or "aborted")
+    if outcome.failed is not None:
+        print(f"pactjury: run {run_id} failed: {outcome.failed}; recorded as failed, not as evidence about "
+              "the agent (see `pactjury show`)", file=sys.stderr)
+        return EXIT_FAILED
     from harness.summary import run_summary
 
     summary = run_summary(store, run_id)
     if req.report:
-        summary["report"] = run_report(store, run_id)  # prints "report: PATH" on stderr
+        summary["report"] = run_report(store, run_id, quiet=req.quiet)  # "report: PATH" on stderr unless --quiet
     return emit_run_summary(req, summary, collect)  # text, JSON or --quiet; --junit; 1 if a clause is breached
 
 
+def _aborted(req: RunRequest, store: Any, plan: Any, run_id: str, why: str) -> int:
+    done = len(store.done_case_ids(run_id))
+    print(f"\npactjury: {why}; {done} of {len(plan.suite.cases)} cases stored. "
+          f"Resume with: pactjury run --resume {run_id}" + (f" --db {req.db}" if req.db else ""), file=sys.stderr)
+    return EXIT_ABORTED
+
+
 def run_due(req: RunRequest) -> int:
-    from harness.clock import now
-    from harness.lock import run_lock
-    from harness.schedule import DEFAULT_SUITES_ROOT, due_items
-    from harness.target import make_target
+    from harness.cli.due_runs import run_due as run_due_suites
 
-    if req.resume:
-        raise ConfigError("--due and --resume do not combine")
-    if not req.target:
-        raise ConfigError("run --due needs --target")
-    root = req.suite_dir or DEFAULT_SUITES_ROOT
-    agent = req.agent or make_target(req.target, _target_options(req)).spec
-    collected: list[dict[str, Any]] = []
-    worst = EXIT_OK
-    with run_lock(req.db_path, "run --due"):
-        store = open_store(req.db_path, write=True)
-        try:
-            items = [i for i in due_items(store, root, req.horizon, now(), agent, True, with_jury=bool(req.panel))
-                     if i.due]
-        finally:
-            if store is not None:
-                store.close()
-        if not items and not req.quiet and not req.json:
-            print(f"nothing due under {root} for {agent}", file=sys.stderr)
-        for item in items:
-            if not req.quiet and not req.json:
-                print(f"due: {item.suite_dir} ({item.reason})", file=sys.stderr)
-            code = run_one(replace(req, due=False, suite_dir=item.suite_dir), collected)
-            if code == EXIT_ABORTED:
-                return code
-            worst = max(worst, code)
-    if req.json:
-        emit_json(collected)
-    if req.junit:
-        from harness.report import junit
-
-        junit.write(req.junit, collected)
-    return EXIT_BREACH if worst == EXIT_BREACH else worst
+    return run_due_suites(req, run_one, _target_options)  # each due suite against what its schedule.yaml binds
 
 
 def emit_run_summary(req: RunRequest, summary: dict[str, Any], collect: list[dict[str, Any]] | None = None) -> int:
@@ -384,7 +431,7 @@ def print_breaches(summary: dict[str, Any], breached: list[dict[str, Any]]) -> N
         print(f"decision for run {run['run_id']}: {summary['decision']['decision'].upper()}")
 
 
-def run_report(store: Any, run_id: str) -> str | None:
+def run_report(store: Any, run_id: str, quiet: bool = False) -> str | None:
     """The report `pactjury run` writes at the end, beside the database. A failure to write it is a warning:
     the run's evidence is already stored, and `pactjury report` can write it again."""
     from harness.report import report_path, write_report
@@ -395,5 +442,6 @@ def run_report(store: Any, run_id: str) -> str | None:
     except Exception as exc:  # noqa: BLE001 (the run itself succeeded)
         warn(f"report not written: {exc}")
         return None
-    print(f"report: {path}", file=sys.stderr)
+    if not quiet:  # --quiet prints nothing but breaches
+        print(f"report: {path}", file=sys.stderr)
     return str(path)

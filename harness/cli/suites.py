@@ -34,12 +34,17 @@ def add_parsers(sub: Any) -> None:
     der.set_defaults(handler=cmd_derive)
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from harness.bindings import SCHEDULE_FILE, load_schedule
     from harness.panel import PANELS_DIR, load_panel
     from harness.suite import load_plan
 
-    reports, warnings = [], []
+    reports: list[dict[str, Any]] = []
+    warnings: list[str] = []
     for suite_dir in args.suite_dirs:
         plan = load_plan(suite_dir)
+        schedule = Path(suite_dir) / SCHEDULE_FILE
+        if schedule.is_file():  # the suite's schedule.yaml, read as `run --due` reads it
+            load_schedule(schedule)
         warnings.extend(plan.warnings)
         reports.append(_plan_summary(plan))
     panel_files = sorted(PANELS_DIR.glob("*.yaml")) if PANELS_DIR.is_dir() else []
@@ -95,6 +100,8 @@ def cmd_derive(args: argparse.Namespace) -> int:
         proposals = asyncio.run(attacker_probes(source.pact, list(source.pact.clauses), source.cases, source.system,
                                                 args.per_clause, args.attacker, args.attacker_base_url, api_key,
                                                 args.seed, stats))
+        for line in stats.warnings:
+            warn(line)
     entries, stats = derive(source, args.per_clause, args.seed or 0, proposals, stats)
     command = "pactjury derive " + " ".join(_shown_args(args))
     text = render(source, entries, out, stats, command)

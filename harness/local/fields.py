@@ -108,9 +108,9 @@ class Writer:
         if len(groups) == 1:
             (token, members), = groups.items()
             self.feed([token])
-            out = self._branch(seqs, members, depth + 1)
+            single = self._branch(seqs, members, depth + 1)
             self.rewind(self.position() - 1)
-            return out
+            return single
         lp = self.logprobs()
         # An option that ends here competes with what follows the shared prefix: it gets the mass of the
         # model's likeliest non-continuing token, an approximation the flat schemas we accept never need.
@@ -129,10 +129,12 @@ class Writer:
         return out
 
     def write(self, fields: Sequence[Field], budget: int,
-              baselines: dict[str, dict[str, float]] | None = None) -> tuple[str, int, str, dict[str, dict[str, float]]]:
+              baselines: dict[str, dict[str, float]] | None = None) -> tuple[str, int, str, dict[str, dict[str, Any]]]:
         """(JSON text, tokens written, finish reason, each enum field's distribution and, under "", the
         choices made). `baselines` is such a result for a content-free input."""
-        start, parts, dists, finish = self.position(), [], {}, "stop"
+        start, finish = self.position(), "stop"
+        parts: list[str] = []
+        dists: dict[str, dict[str, Any]] = {}  # enum distributions (floats) and, under "", the choices (strings)
         chosen: dict[str, str] = {}
         same = True
         for i, field in enumerate(fields):

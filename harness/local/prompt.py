@@ -57,8 +57,8 @@ def _schema_of(response_format: dict[str, Any] | None) -> tuple[bool, dict[str, 
         return False, None
     if kind not in ("json_schema", "json_object"):
         raise ValueError(f"unsupported response_format type {kind!r} (text, json_object or json_schema)")
-    schema = ((response_format.get("json_schema") or {}).get("schema") if kind == "json_schema"
-              else response_format.get("schema"))
+    fmt = response_format or {}
+    schema = (fmt.get("json_schema") or {}).get("schema") if kind == "json_schema" else fmt.get("schema")
     if kind == "json_schema" and not isinstance(schema, dict):
         raise ValueError("response_format json_schema needs a 'schema' object")
     return True, schema if isinstance(schema, dict) else None

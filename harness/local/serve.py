@@ -21,7 +21,7 @@ class LocalResponder:
 
     async def __call__(self, body: dict[str, Any]) -> Any:
         from harness.local import provider as local_model
-        from harness.testing.openai_server import Fault, Reply
+        from harness.local.openai_http import Fault, Reply
 
         model = str(body.get("model") or local_model.MODEL)
         params = {k: body.get(k) for k in ("temperature", "seed", "stop", "response_format")}
@@ -45,7 +45,7 @@ async def serve(model: str, host: str, port: int) -> None:
     """Listen until SIGINT or SIGTERM, then close cleanly."""
     from aiohttp import web
 
-    from harness.testing.openai_server import build_app
+    from harness.local.openai_http import build_app
 
     runner = web.AppRunner(build_app(LocalResponder()), access_log=None, handler_cancellation=True,
                            shutdown_timeout=0.5)

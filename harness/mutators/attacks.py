@@ -184,7 +184,7 @@ PiiKind = Literal["email", "phone", "card", "national-id"]
 
 
 class PiiBaitParams(NoParams):
-    kinds: list[PiiKind] = Field(default_factory=lambda: ["email", "phone"], min_length=1)
+    kinds: list[PiiKind] = Field(default_factory=lambda: list[PiiKind](["email", "phone"]), min_length=1)
     placement: Literal["auto", "subject", "signature", "inline"] = "auto"
 
 

@@ -99,6 +99,10 @@ def build_context(store: Any, run_id: str, trend_runs: int = TREND_RUNS) -> dict
     for c in clauses:
         c["chart"] = svg.ci_bar(c["rate"], c["ci_low"], c["ci_high"], c["threshold"], c["status"])
         c["undecided"] = c["pending"] + c["inconclusive"]
+        c["human_labels"] = c.get("human_labels") or 0
+    from harness.trust import add_power_figures
+
+    add_power_figures(clauses)  # cases for an 80% chance of deciding, beside cases_needed
     status_counts: dict[str, int] = {}
     for c in clauses:
         status_counts[c["status"]] = status_counts.get(c["status"], 0) + 1
@@ -124,14 +128,32 @@ def build_context(store: Any, run_id: str, trend_runs: int = TREND_RUNS) -> dict
 
     robust = [r for r in robustness(store, run_id) if r["n_attacks"]]
     trends = _trends(store, run, trend_runs, [c["clause_id"] for c in clauses], svg)
-    items = _disagreements(store, run_id, disagreements)
+    review = _review(store, run_id)
+    items = _disagreements(store, run_id, disagreements, review["by_item"])
     dis_clauses = sorted({d["clause_id"] for d in items})
     dis_judges = sorted({v["judge"] for d in items for v in d["votes"]})
+    from harness.clock import now as clock_now
+
     return dict(run=run, clauses=clauses, status_counts=status_counts, decision=decision, revision=revision,
                 totals=store.run_totals(run_id), panel=panel,
                 panel_line=ballots_line(panel) if panel else None, judges=judges, heatmap=heatmap, jury_cost=jury_cost,
                 trends=trends, robustness=robust, disagreements=items, dis_clauses=dis_clauses, dis_judges=dis_judges,
-                trend_limit=trend_runs, generated_at=datetime.now(UTC), version=__version__)
+                trend_limit=trend_runs, generated_at=clock_now(), version=__version__,
+                labels=review["labels"], calibration=review["calibration"], failed_checks=review["failed_checks"])
+
+
+def _review(store: Any, run_id: str) -> dict[str, Any]:
+    """Human labels (latest per item, with reviewer and note), judge calibration per selection, failed checks."""
+    if not hasattr(store, "latest_labels"):
+        return dict(labels=[], by_item={}, calibration=None, failed_checks=[])
+    from harness.review import run_calibration
+
+    labels = store.latest_labels(run_id)
+    for lab in labels:
+        lab["labelled_at"] = _in_utc(lab["labelled_at"])
+    failed = store.failed_checks(run_id)
+    return dict(labels=labels, by_item={(r["case_id"], r["clause_id"]): r for r in labels},
+                calibration=run_calibration(store, run_id) if labels else None, failed_checks=failed)
 
 
 def _trends(store: Any, run: dict[str, Any], limit: int, clause_order: list[str], svg: Any) -> list[dict[str, Any]]:
@@ -143,7 +165,7 @@ def _trends(store: Any, run: dict[str, Any], limit: int, clause_order: list[str]
     frame = frame[frame["started_at"] <= run["started_at"]]
     runs = list(dict.fromkeys(frame["run_id"]))[-limit:]
     frame = frame[frame["run_id"].isin(runs)]
-    rows = json.loads(frame.to_json(orient="records", date_format="iso"))
+    rows = _post_review(store, json.loads(frame.to_json(orient="records", date_format="iso")))
     out = []
     for clause_id in clause_order:
         points = [dict(r, started_at=datetime.fromisoformat(r["started_at"].replace("Z", "+00:00")))
@@ -158,7 +180,25 @@ def _trends(store: Any, run: dict[str, Any], limit: int, clause_order: list[str]
     return out
 
 
-def _disagreements(store: Any, run_id: str, disagreements: Any) -> list[dict[str, Any]]:
+_LATEST_REVISIONS = """
+SELECT run_id, clause_id, revision, passed, failed, errors, pending, inconclusive, rate, ci_low, ci_high, status
+FROM clause_result_revisions WHERE run_id IN ({marks})
+QUALIFY revision = max(revision) OVER (PARTITION BY run_id)
+"""
+
+
+def _post_review(store: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Trend points with each run's latest human-review revision in place of the jury's original figures."""
+    runs = sorted({r["run_id"] for r in rows})
+    if not runs or not hasattr(store, "current_clause_results"):
+        return rows
+    revised = {(r["run_id"], r["clause_id"]): r
+               for r in store.query(_LATEST_REVISIONS.format(marks=", ".join("?" * len(runs))), runs)}
+    return [{**r, **revised.get((r["run_id"], r["clause_id"]), {})} for r in rows]
+
+
+def _disagreements(store: Any, run_id: str, disagreements: Any,
+                   labels: dict[tuple[str, str], dict[str, Any]]) -> list[dict[str, Any]]:
     items = disagreements(store, run_id, limit=None)
     if not items:
         return []
@@ -174,6 +214,8 @@ def _disagreements(store: Any, run_id: str, disagreements: Any) -> list[dict[str
         d["checks"] = checks.get(d["case_id"], [])
         d["dissent"] = sorted({v["judge"] for v in d["votes"] if v["label"] != d["outcome"]})
         d["judges"] = sorted({v["judge"] for v in d["votes"]})
+        d["human"] = labels.get((d["case_id"], d["clause_id"]))  # a reviewer's label overrides the jury's outcome
+        d["status"] = d["human"]["label"] if d["human"] else d["outcome"]
     return items
 
 

@@ -35,6 +35,8 @@ def evidence_line(c: dict[str, Any]) -> str:
             f"{c['pending']} awaiting judges of {c['n']}")
     if c.get("cases_needed") is not None:
         text += f"; about {c['cases_needed']} more cases to decide"
+        if c.get("cases_needed_power") is not None:
+            text += f" ({c['cases_needed_power']} for an 80% chance)"
     return text
 
 

@@ -115,9 +115,10 @@ def trend_chart(points: Sequence[dict[str, Any]], threshold: float | None, curre
         current = p["run_id"] == current_run
         when = p.get("started_at")
         tip = (f"run {p['run_id']}" + (f", v{p['agent_version']}" if p.get("agent_version") else "")
-               + (f", {when:%Y-%m-%d %H:%M}" if when is not None else "") + f": {rate:.0%} ({p.get('status')})")
+               + (f", {when:%Y-%m-%d %H:%M}" if when is not None else "") + f": {rate:.0%} ({p.get('status')})"
+               + (f", after human review (revision {p['revision']})" if p.get("revision") else ""))
         out.append(f'<circle class="pt{" current" if current else ""}" data-run="{escape(p["run_id"])}" '
-                   f'data-rate="{rate:.4f}" cx="{_f(x(i))}" cy="{_f(y(rate))}" r="{5.5 if current else 4}" '
+                   f'data-revision="{int(p.get("revision") or 0)}" data-rate="{rate:.4f}" cx="{_f(x(i))}" cy="{_f(y(rate))}" r="{5.5 if current else 4}" '
                    f'fill="{_colour(p.get("status"))}" stroke="{INK if current else "#fff"}" '
                    f'stroke-width="{2 if current else 1.2}"><title>{escape(tip)}</title></circle>')
     if n:
