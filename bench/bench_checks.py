@@ -23,8 +23,15 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-REPLY = json.dumps({"priority": "P2", "category": "network", "route": "network-ops", "escalate": False,
-                    "reply": "Thanks, the network team is on it; we will update you within 4 hours."})
+REPLY = json.dumps(
+    {
+        "priority": "P2",
+        "category": "network",
+        "route": "network-ops",
+        "escalate": False,
+        "reply": "Thanks, the network team is on it; we will update you within 4 hours.",
+    }
+)
 
 PACT = """
 id: bench-pact
@@ -71,16 +78,35 @@ clauses:
 def write_suite(root: Path, n: int) -> None:
     root.mkdir(parents=True, exist_ok=True)
     (root / "pact.yaml").write_text(PACT)
-    cases = [{"id": f"c{i:05d}", "clauses": ["shape", "priority", "privacy", "speed"],
-              "input": f"Ticket {i}: the VPN drops every few minutes for the whole floor.",
-              "expected": {"priority": "P2"}} for i in range(n)]
+    cases = [
+        {
+            "id": f"c{i:05d}",
+            "clauses": ["shape", "priority", "privacy", "speed"],
+            "input": f"Ticket {i}: the VPN drops every few minutes for the whole floor.",
+            "expected": {"priority": "P2"},
+        }
+        for i in range(n)
+    ]
     (root / "suite.yaml").write_text(json.dumps({"id": "bench-suite", "cases": cases}))
 
 
 def start_server(latency_ms: int, reply: str = REPLY) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.testing.openai_server", "--port", "0", "--latency-ms", str(latency_ms),
-         "--reply", reply], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        [
+            sys.executable,
+            "-m",
+            "harness.testing.openai_server",
+            "--port",
+            "0",
+            "--latency-ms",
+            str(latency_ms),
+            "--reply",
+            reply,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
     line = proc.stdout.readline().strip()
     if not line.startswith("READY "):
         proc.kill()
@@ -96,8 +122,14 @@ async def bare_loop(url: str, n: int, concurrency: int) -> float:
 
     async def one(i: int) -> None:
         async with sem:
-            await litellm.acompletion(model="openai/bench-agent", api_base=url, api_key="no-key", temperature=0.0,
-                                      timeout=60, messages=[{"role": "user", "content": f"Ticket {i}"}])
+            await litellm.acompletion(
+                model="openai/bench-agent",
+                api_base=url,
+                api_key="no-key",
+                temperature=0.0,
+                timeout=60,
+                messages=[{"role": "user", "content": f"Ticket {i}"}],
+            )
 
     t = time.perf_counter()
     await asyncio.gather(*(one(i) for i in range(n)))
@@ -151,8 +183,12 @@ def main() -> None:
     b, p = min(bare), min(piped)
     print(f"N={args.n} latency={args.latency_ms}ms concurrency={args.concurrency} cpus={os.cpu_count()}")
     print(f"ideal            {ideal:8.2f} s")
-    print(f"bare litellm     {b:8.2f} s   bare/ideal     {b / ideal:6.2f}x   (runs: {', '.join(f'{x:.2f}' for x in bare)})")
-    print(f"pactjury run     {p:8.2f} s   pipeline/ideal {p / ideal:6.2f}x   (runs: {', '.join(f'{x:.2f}' for x in piped)})")
+    print(
+        f"bare litellm     {b:8.2f} s   bare/ideal     {b / ideal:6.2f}x   (runs: {', '.join(f'{x:.2f}' for x in bare)})"
+    )
+    print(
+        f"pactjury run     {p:8.2f} s   pipeline/ideal {p / ideal:6.2f}x   (runs: {', '.join(f'{x:.2f}' for x in piped)})"
+    )
     print(f"pipeline / bare  {p / b:8.2f}x  (target <= 1.25x)   target errors: {errors}")
 
 

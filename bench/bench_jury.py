@@ -41,22 +41,28 @@ clauses:
     severity: major
 """
 
-AGENT = '''
+AGENT = """
 def respond(case):
     return "Thanks for the report: the network team is on it and will update you within 4 hours."
-'''
+"""
 
 
 def write_files(root: Path, n: int, url: str, adaptive: bool) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "pact.yaml").write_text(PACT)
     (root / "agent.py").write_text(AGENT)
-    cases = [{"id": f"c{i:05d}", "clauses": ["helpful"], "input": f"Ticket {i}: VPN drops for the whole floor."}
-             for i in range(n)]
+    cases = [
+        {"id": f"c{i:05d}", "clauses": ["helpful"], "input": f"Ticket {i}: VPN drops for the whole floor."}
+        for i in range(n)
+    ]
     (root / "suite.yaml").write_text(json.dumps({"id": "bench-jury-suite", "cases": cases}))
-    panel = {"id": "bench-panel", "method": "majority", "adaptive": adaptive, "concurrency": 64,
-             "judges": [{"name": f"j{k}", "model": f"openai/judge-{k}", "api_base": url, "retries": 0}
-                        for k in range(3)]}
+    panel = {
+        "id": "bench-panel",
+        "method": "majority",
+        "adaptive": adaptive,
+        "concurrency": 64,
+        "judges": [{"name": f"j{k}", "model": f"openai/judge-{k}", "api_base": url, "retries": 0} for k in range(3)],
+    }
     path = root / ("panel-adaptive.json" if adaptive else "panel.json")
     path.write_text(json.dumps(panel))
     return path
@@ -70,9 +76,15 @@ async def bare_loop(url: str, n: int, concurrency: int) -> float:
 
     async def one(i: int, k: int) -> None:
         async with sem:
-            await litellm.acompletion(model=f"openai/judge-{k}", api_base=url, api_key="no-key", temperature=0.0,
-                                      max_tokens=512, timeout=60,
-                                      messages=[{"role": "user", "content": f"Judge ticket {i}"}])
+            await litellm.acompletion(
+                model=f"openai/judge-{k}",
+                api_base=url,
+                api_key="no-key",
+                temperature=0.0,
+                max_tokens=512,
+                timeout=60,
+                messages=[{"role": "user", "content": f"Judge ticket {i}"}],
+            )
 
     t = time.perf_counter()
     await asyncio.gather(*(one(i, k) for i in range(n) for k in range(3)))
@@ -80,7 +92,7 @@ async def bare_loop(url: str, n: int, concurrency: int) -> float:
 
 
 def pipeline_run(root: Path, panel_file: Path, db: Path, concurrency: int) -> dict:
-    from harness.panel import Jury, load_panel
+    from harness.jury.panel import Jury, load_panel
     from harness.pipeline import RunSettings, execute, start_run
     from harness.store import Store
     from harness.suite import load_plan
@@ -96,10 +108,13 @@ def pipeline_run(root: Path, panel_file: Path, db: Path, concurrency: int) -> di
         run_id = start_run(store, plan, target, settings)
         asyncio.run(execute(store, plan, target, run_id, settings))
         wall, cpu = time.perf_counter() - t, time.process_time() - cpu
-        votes = store.query("SELECT count(*) AS n, count(*) FILTER (label = 'abstain') AS abstains FROM votes "
-                            "WHERE run_id = ?", [run_id])[0]
-    return dict(wall=wall, cpu=cpu, votes=votes["n"], abstains=votes["abstains"], calls=jury.stats.calls,
-                saved=jury.stats.saved)
+        votes = store.query(
+            "SELECT count(*) AS n, count(*) FILTER (label = 'abstain') AS abstains FROM votes WHERE run_id = ?",
+            [run_id],
+        )[0]
+    return dict(
+        wall=wall, cpu=cpu, votes=votes["n"], abstains=votes["abstains"], calls=jury.stats.calls, saved=jury.stats.saved
+    )
 
 
 def main() -> None:
@@ -126,16 +141,24 @@ def main() -> None:
         server.wait()
     calls = 3 * args.n
     ideal = calls * args.latency_ms / 1000 / args.concurrency
-    print(f"N={args.n} cases x 3 judges = {calls} calls, latency={args.latency_ms}ms, "
-          f"concurrency={args.concurrency}, cpus={os.cpu_count()}")
+    print(
+        f"N={args.n} cases x 3 judges = {calls} calls, latency={args.latency_ms}ms, "
+        f"concurrency={args.concurrency}, cpus={os.cpu_count()}"
+    )
     print(f"ideal                 {ideal:8.2f} s")
     print(f"bare litellm          {bare:8.2f} s   bare/ideal {bare / ideal:5.2f}x")
-    print(f"pactjury run (panel)  {full['wall']:8.2f} s   pipeline/bare {full['wall'] / bare:5.2f}x  (target <= 1.25x)"
-          f"   votes {full['votes']} abstains {full['abstains']}")
-    print(f"CPU per vote          {1000 * full['cpu'] / max(1, full['votes']):8.2f} ms   "
-          f"(whole run's process CPU / votes)")
-    print(f"adaptive jury         {adaptive['wall']:8.2f} s   calls {adaptive['calls']} of {calls}, "
-          f"saved {adaptive['saved']} ({adaptive['saved'] / calls:.0%})")
+    print(
+        f"pactjury run (panel)  {full['wall']:8.2f} s   pipeline/bare {full['wall'] / bare:5.2f}x  (target <= 1.25x)"
+        f"   votes {full['votes']} abstains {full['abstains']}"
+    )
+    print(
+        f"CPU per vote          {1000 * full['cpu'] / max(1, full['votes']):8.2f} ms   "
+        f"(whole run's process CPU / votes)"
+    )
+    print(
+        f"adaptive jury         {adaptive['wall']:8.2f} s   calls {adaptive['calls']} of {calls}, "
+        f"saved {adaptive['saved']} ({adaptive['saved'] / calls:.0%})"
+    )
 
 
 if __name__ == "__main__":

@@ -30,18 +30,28 @@ from harness.store import Store  # noqa: E402
 QUERY_TARGET_S = 1.0
 REPORT_TARGET_S = 5.0
 # name, model, $ per input token, $ per output token (None: a model litellm cannot price)
-JUDGES = [("j1", "openai/gpt-4o-mini", 0.15e-6, 0.6e-6), ("j2", "anthropic/claude-3-5-haiku", 0.8e-6, 4e-6),
-          ("j3", "gemini/gemini-2.0-flash", 0.1e-6, 0.4e-6), ("j4", "openai/local-judge", None, None),
-          ("j5", "mistral/mistral-small", 0.2e-6, 0.6e-6)]
-CLAUSES = [("format-ok", "critical", 0.9), ("routing", "major", 0.85), ("tone", "minor", 0.8),
-           ("helpful", "major", 0.8)]
+JUDGES = [
+    ("j1", "openai/gpt-4o-mini", 0.15e-6, 0.6e-6),
+    ("j2", "anthropic/claude-3-5-haiku", 0.8e-6, 4e-6),
+    ("j3", "gemini/gemini-2.0-flash", 0.1e-6, 0.4e-6),
+    ("j4", "openai/local-judge", None, None),
+    ("j5", "mistral/mistral-small", 0.2e-6, 0.6e-6),
+]
+CLAUSES = [
+    ("format-ok", "critical", 0.9),
+    ("routing", "major", 0.85),
+    ("tone", "minor", 0.8),
+    ("helpful", "major", 0.8),
+]
 T0 = "TIMESTAMPTZ '2025-01-01 00:00:00+00'"
 
 # Strings of 12 bytes or fewer are stored inline by DuckDB and repeated texts compress: the rows use short ids
 # (bench-0042, case-00042) and a few fixed texts, and the votes are drawn first as small integers.
 FILL: list[tuple[str, str]] = [
     # 4 pacts x 3 agents, a new agent version every 100 runs, one run an hour
-    ("runs", """
+    (
+        "runs",
+        """
     CREATE TEMP TABLE bench_runs AS
     SELECT i, printf('bench-%04d', i) AS run_id, @T0 + to_hours(i) AS started_at,
            'pact-' || (i % 4) AS pact_id, 'agent-' || (i % 3) AS agent, '1.' || (i // 100) AS agent_version,
@@ -56,8 +66,11 @@ FILL: list[tuple[str, str]] = [
     INSERT INTO run_events SELECT run_id, started_at, 'started', NULL FROM bench_runs;
     INSERT INTO run_events SELECT run_id, started_at + INTERVAL 20 MINUTE, 'completed', NULL FROM bench_runs;
     INSERT INTO panels VALUES ('panelhash', 'bench-panel', '{}');
-    """),
-    ("cases and transcripts", """
+    """,
+    ),
+    (
+        "cases and transcripts",
+        """
     CREATE TEMP TABLE bench_cases AS
     SELECT r.i, c.n, hash(r.i, c.n) % 100 < 85 AS truth0, hash(c.n, 7) % 100 < 80 AS truth1,
            hash(c.n) % 100 < 95 AS det_ok
@@ -75,8 +88,11 @@ FILL: list[tuple[str, str]] = [
            '[]', 200 + n % 300, 400 + n % 50, 60 + n % 20, (400 + n % 50) * 0.15e-6 + (60 + n % 20) * 0.6e-6,
            NULL, @T0 + to_hours(i) + to_seconds(n % 1200)
     FROM bench_cases;
-    """),
-    ("votes (and their rollup)", """
+    """,
+    ),
+    (
+        "votes (and their rollup)",
+        """
     -- label 0 pass, 1 fail, 2 abstain: each judge flips the ballot's true label 3-7% of the time
     CREATE TEMP TABLE bench_votes AS
     SELECT c.i, c.n, ck, jk,
@@ -106,8 +122,11 @@ FILL: list[tuple[str, str]] = [
     SELECT run_id, clause_id, judge, model, cached, count(*), count(*) FILTER (WHERE label = 'abstain'),
            count(cost_usd), sum(tokens_in), sum(tokens_out), sum(cost_usd), sum(latency_ms)
     FROM votes GROUP BY run_id, clause_id, judge, model, cached;
-    """),
-    ("verdicts and checks", """
+    """,
+    ),
+    (
+        "verdicts and checks",
+        """
     INSERT INTO verdicts (run_id, case_id, clause_id, outcome, decided_by, detail, method, panel_score, split,
                           entropy_bits, unanimous)
     SELECT printf('bench-%04d', i), printf('case-%05d', n), ['tone', 'helpful'][ck + 1],
@@ -126,8 +145,11 @@ FILL: list[tuple[str, str]] = [
     SELECT run_id, case_id, clause_id, 0, CASE clause_id WHEN 'format-ok' THEN 'json-valid' ELSE 'json-path' END,
            false, outcome, CASE outcome WHEN 'pass' THEN '$.route = ''network-ops''' ELSE 'route differs' END
     FROM verdicts WHERE run_id = printf('bench-%04d', @runs - 1) AND decided_by = 'checks';
-    """),
-    ("clause results, decisions, panel and judge stats", """
+    """,
+    ),
+    (
+        "clause results, decisions, panel and judge stats",
+        """
     CREATE TEMP TABLE bench_clauses (clause_id VARCHAR, position INTEGER, severity VARCHAR, threshold DOUBLE);
     INSERT INTO bench_clauses VALUES @clauses;
     INSERT INTO clause_results (run_id, clause_id, position, severity, n, passed, failed, errors, pending,
@@ -160,29 +182,43 @@ FILL: list[tuple[str, str]] = [
            count(*) FILTER (WHERE lab = 0) / count(*) FILTER (WHERE lab < 2), NULL, NULL,
            count(*) FILTER (WHERE lab = 2) / count(*), NULL, NULL, 0.97 - jk / 100, NULL, NULL
     FROM bench_votes GROUP BY i, jk;
-    """),
+    """,
+    ),
 ]
 
 
 def _sql_list(values: list[Any]) -> str:
-    return "[" + ", ".join("NULL::DOUBLE" if v is None else f"'{v}'" if isinstance(v, str) else repr(v)
-                           for v in values) + "]"
+    return (
+        "["
+        + ", ".join("NULL::DOUBLE" if v is None else f"'{v}'" if isinstance(v, str) else repr(v) for v in values)
+        + "]"
+    )
 
 
 def _kappa_json() -> str:
     import json
 
     names = [j[0] for j in JUDGES]
-    kappa = {a: {b: round(0.35 + 0.05 * ((i * 7 + k * 3) % 9) / 2, 3) for k, b in enumerate(names) if b != a}
-             for i, a in enumerate(names)}
+    kappa = {
+        a: {b: round(0.35 + 0.05 * ((i * 7 + k * 3) % 9) / 2, 3) for k, b in enumerate(names) if b != a}
+        for i, a in enumerate(names)
+    }
     return json.dumps({"cohen_kappa": kappa})
 
 
 def fill(store: Store, runs: int, cases: int, big: int) -> tuple[str, float]:
-    subs = {"@judge_names": _sql_list([j[0] for j in JUDGES]), "@judge_models": _sql_list([j[1] for j in JUDGES]),
-            "@price_in": _sql_list([j[2] for j in JUDGES]), "@price_out": _sql_list([j[3] for j in JUDGES]),
-            "@clauses": ", ".join(f"('{c}', {i}, '{s}', {t})" for i, (c, s, t) in enumerate(CLAUSES)),
-            "@kappa": _kappa_json(), "@runs": str(runs), "@cases": str(cases), "@big": str(big), "@T0": T0}
+    subs = {
+        "@judge_names": _sql_list([j[0] for j in JUDGES]),
+        "@judge_models": _sql_list([j[1] for j in JUDGES]),
+        "@price_in": _sql_list([j[2] for j in JUDGES]),
+        "@price_out": _sql_list([j[3] for j in JUDGES]),
+        "@clauses": ", ".join(f"('{c}', {i}, '{s}', {t})" for i, (c, s, t) in enumerate(CLAUSES)),
+        "@kappa": _kappa_json(),
+        "@runs": str(runs),
+        "@cases": str(cases),
+        "@big": str(big),
+        "@T0": T0,
+    }
     total = 0.0
     for name, sql in FILL:
         for key, value in subs.items():
@@ -224,22 +260,29 @@ def main() -> int:
         args.db = Path(tmp.name) / "bench.duckdb"
     if args.db.exists():
         args.db.unlink()
-    print(f"filling {args.db}: {args.runs} runs, {args.cases} cases each, one of {args.big_cases}; "
-          f"{len(JUDGES)} judges x 2 jury clauses (cpus: {os.cpu_count()}, load {os.getloadavg()[0]:.1f})",
-          flush=True)
+    print(
+        f"filling {args.db}: {args.runs} runs, {args.cases} cases each, one of {args.big_cases}; "
+        f"{len(JUDGES)} judges x 2 jury clauses (cpus: {os.cpu_count()}, load {os.getloadavg()[0]:.1f})",
+        flush=True,
+    )
     with Store(args.db) as store:
         big_run, fill_s = fill(store, args.runs, args.cases, args.big_cases)
     size = args.db.stat().st_size / 1e6
 
     with Store(args.db, read_only=True) as store:
-        counts = store.query("SELECT (SELECT count(*) FROM votes) AS votes, "
-                             "(SELECT count(*) FROM verdicts) AS verdicts, "
-                             "(SELECT count(*) FROM transcripts) AS transcripts, "
-                             "(SELECT count(*) FROM runs) AS runs")[0]
-        print(f"filled in {fill_s:.1f} s: {counts['votes']:,} votes, {counts['verdicts']:,} verdicts, "
-              f"{counts['transcripts']:,} transcripts, {counts['runs']:,} runs; file {size:,.0f} MB\n")
-        print(f"{'trend query (best of 3)':<24} {'all runs':>10} {'rows':>7} {'one pact+agent':>16} {'rows':>6}"
-              "   target")
+        counts = store.query(
+            "SELECT (SELECT count(*) FROM votes) AS votes, "
+            "(SELECT count(*) FROM verdicts) AS verdicts, "
+            "(SELECT count(*) FROM transcripts) AS transcripts, "
+            "(SELECT count(*) FROM runs) AS runs"
+        )[0]
+        print(
+            f"filled in {fill_s:.1f} s: {counts['votes']:,} votes, {counts['verdicts']:,} verdicts, "
+            f"{counts['transcripts']:,} transcripts, {counts['runs']:,} runs; file {size:,.0f} MB\n"
+        )
+        print(
+            f"{'trend query (best of 3)':<24} {'all runs':>10} {'rows':>7} {'one pact+agent':>16} {'rows':>6}   target"
+        )
         worst = 0.0
         for name in queries.TREND_VIEWS:
             fn = queries._FUNCTIONS[name]
@@ -247,8 +290,10 @@ def main() -> int:
             one_s, one_rows = _time(lambda fn=fn: fn(store, pact="pact-1", agent="agent-1"))
             worst = max(worst, all_s, one_s)
             ok = "ok" if max(all_s, one_s) < QUERY_TARGET_S else "SLOW"
-            print(f"{name:<24} {all_s:>9.3f}s {all_rows:>7,} {one_s:>15.3f}s {one_rows:>6,}   "
-                  f"< {QUERY_TARGET_S:.0f} s {ok}")
+            print(
+                f"{name:<24} {all_s:>9.3f}s {all_rows:>7,} {one_s:>15.3f}s {one_rows:>6,}   "
+                f"< {QUERY_TARGET_S:.0f} s {ok}"
+            )
 
         t = time.perf_counter()
         html = render(store, big_run)
@@ -256,11 +301,15 @@ def main() -> int:
         out = report_path(args.db, big_run)
         out.write_text(html, encoding="utf-8")
         n_dis = html.count('<article class="dis"')
-    print(f"\nslowest trend query: {worst:.3f} s (target < {QUERY_TARGET_S:.0f} s) "
-          f"{'ok' if worst < QUERY_TARGET_S else 'SLOW'}")
-    print(f"report of run {big_run} ({args.big_cases:,} cases, {n_dis:,} disagreements, {len(html) / 1e6:.1f} MB "
-          f"of HTML): {report_s:.2f} s (target < {REPORT_TARGET_S:.0f} s) "
-          f"{'ok' if report_s < REPORT_TARGET_S else 'SLOW'}; written to {out}")
+    print(
+        f"\nslowest trend query: {worst:.3f} s (target < {QUERY_TARGET_S:.0f} s) "
+        f"{'ok' if worst < QUERY_TARGET_S else 'SLOW'}"
+    )
+    print(
+        f"report of run {big_run} ({args.big_cases:,} cases, {n_dis:,} disagreements, {len(html) / 1e6:.1f} MB "
+        f"of HTML): {report_s:.2f} s (target < {REPORT_TARGET_S:.0f} s) "
+        f"{'ok' if report_s < REPORT_TARGET_S else 'SLOW'}; written to {out}"
+    )
     if tmp is not None:
         tmp.cleanup()
     return 0 if worst < QUERY_TARGET_S and report_s < REPORT_TARGET_S else 1

@@ -30,8 +30,15 @@ from suitefiles import BASIC_PACT, write_agent  # noqa: E402
 def write_suite(root: Path, n: int) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "pact.yaml").write_text(json.dumps(BASIC_PACT))
-    cases = [{"id": f"case-{i:06d}", "clauses": ["says-hello", "label-right", "tone"], "input": f"hello number {i}",
-              "expected": {"label": "even" if i % 2 == 0 else "odd"}} for i in range(n)]
+    cases = [
+        {
+            "id": f"case-{i:06d}",
+            "clauses": ["says-hello", "label-right", "tone"],
+            "input": f"hello number {i}",
+            "expected": {"label": "even" if i % 2 == 0 else "odd"},
+        }
+        for i in range(n)
+    ]
     (root / "suite.yaml").write_text(json.dumps({"id": f"scale-{n}", "cases": cases}))  # JSON is YAML
     write_agent(root)
     return root
@@ -58,9 +65,26 @@ def _children(pid: int) -> list[int]:
 
 
 def run(suite: Path, db: Path, workers: int, executor: str, concurrency: int) -> dict:
-    cmd = [sys.executable, "-m", "harness.cli", "run", str(suite), "--target", f"python:{suite / 'agent.py'}:respond",
-           "--db", str(db), "--workers", str(workers), "--executor", executor, "--concurrency", str(concurrency),
-           "--no-progress", "--no-report", "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "harness.cli",
+        "run",
+        str(suite),
+        "--target",
+        f"python:{suite / 'agent.py'}:respond",
+        "--db",
+        str(db),
+        "--workers",
+        str(workers),
+        "--executor",
+        executor,
+        "--concurrency",
+        str(concurrency),
+        "--no-progress",
+        "--no-report",
+        "--quiet",
+    ]
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     peaks: dict[int, int] = {}
@@ -100,11 +124,15 @@ def main() -> None:
                 suite = write_suite(Path(tmp) / f"s{n}", n)
                 got[n] = run(suite, Path(tmp) / f"rss{n}.duckdb", args.rss_workers, args.executor, args.concurrency)
                 g = got[n]
-                print(f"N={n:>7} workers={args.rss_workers}  wall {g['wall']:7.2f} s  "
-                      f"driver peak RSS {g['driver_mb']:6.0f} MB  largest worker {g['worker_mb']:6.0f} MB")
+                print(
+                    f"N={n:>7} workers={args.rss_workers}  wall {g['wall']:7.2f} s  "
+                    f"driver peak RSS {g['driver_mb']:6.0f} MB  largest worker {g['worker_mb']:6.0f} MB"
+                )
             lo, hi = got[min(got)], got[max(got)]
-            print(f"peak RSS ratio N={max(got)} / N={min(got)}: driver {hi['driver_mb'] / lo['driver_mb']:.2f}x, "
-                  f"worker {hi['worker_mb'] / max(lo['worker_mb'], 1):.2f}x (suite {max(got) / min(got):.0f}x)")
+            print(
+                f"peak RSS ratio N={max(got)} / N={min(got)}: driver {hi['driver_mb'] / lo['driver_mb']:.2f}x, "
+                f"worker {hi['worker_mb'] / max(lo['worker_mb'], 1):.2f}x (suite {max(got) / min(got):.0f}x)"
+            )
             return
         suite = write_suite(Path(tmp) / "s", args.n)
         best: dict[int, float] = {}
@@ -114,8 +142,10 @@ def main() -> None:
                 best[w] = min(best.get(w, r["wall"]), r["wall"])
         base = best[args.workers[0]]
         for w in args.workers:
-            print(f"N={args.n} workers={w}  wall {best[w]:7.2f} s  ({args.n / best[w]:6.0f} cases/s)  "
-                  f"speed-up vs workers={args.workers[0]}: {base / best[w]:.2f}x")
+            print(
+                f"N={args.n} workers={w}  wall {best[w]:7.2f} s  ({args.n / best[w]:6.0f} cases/s)  "
+                f"speed-up vs workers={args.workers[0]}: {base / best[w]:.2f}x"
+            )
 
 
 if __name__ == "__main__":

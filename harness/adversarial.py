@@ -77,16 +77,21 @@ def parse_block(doc: Any, pact: Pact) -> Selection:
         for clause_id, names in mutators.items():
             loc = where + ("mutators", clause_id)
             if clause_id != EVERY and clause_id not in known:
-                raise doc.error(loc, f"unknown clause {clause_id!r}; pact {pact.id} has: {', '.join(known)} "
-                                     f"(or {EVERY!r} for every clause)")
+                raise doc.error(
+                    loc,
+                    f"unknown clause {clause_id!r}; pact {pact.id} has: {', '.join(known)} "
+                    f"(or {EVERY!r} for every clause)",
+                )
             if isinstance(names, str):
                 names = [names]
             if not isinstance(names, list):
                 raise doc.error(loc, "expected a list of mutator names")
             by_clause[str(clause_id)] = _names(doc, loc, names)
     else:
-        raise doc.error(where + ("mutators",), "mutators must be a list of mutator names or a mapping of clause id "
-                                               "-> list of mutator names")
+        raise doc.error(
+            where + ("mutators",),
+            "mutators must be a list of mutator names or a mapping of clause id -> list of mutator names",
+        )
     params: dict[str, NoParams] = {}
     raw_params = raw.get("params") or {}
     if not isinstance(raw_params, dict):
@@ -127,8 +132,17 @@ def attacks(cases: Iterable[Case], selection: Selection, pact: Pact) -> list[Cas
         for name, aimed in selection.for_case(case).items():
             targets: tuple[Clause, ...] = tuple(clauses[c] for c in aimed if c in clauses)
             for variant in range(1, selection.variants + 1):
-                out.append(mutate(case, name, seed=selection.seed, params=selection.params.get(name),
-                                  targets=targets, pact=pact, variant=variant))
+                out.append(
+                    mutate(
+                        case,
+                        name,
+                        seed=selection.seed,
+                        params=selection.params.get(name),
+                        targets=targets,
+                        pact=pact,
+                        variant=variant,
+                    )
+                )
     return out
 
 
@@ -145,8 +159,9 @@ def extend_plan(plan: Any, mutated: list[Case], suite_hash: str | None = None, d
         new.append(case)
         for clause_id in case.clause_ids:
             checks[(case.id, clause_id)] = plan.checks[(case.mutated_from, clause_id)]
-    suite = plan.suite.model_copy(update={"cases": plan.suite.cases + tuple(new),
-                                          **({"hash": suite_hash} if suite_hash else {})})
+    suite = plan.suite.model_copy(
+        update={"cases": plan.suite.cases + tuple(new), **({"hash": suite_hash} if suite_hash else {})}
+    )
     return replace(plan, suite=suite, checks=checks)
 
 
@@ -196,5 +211,14 @@ def mutator_table() -> list[dict[str, Any]]:
     return [dict(name=m.name, summary=m.summary, params=list(m.params.model_fields)) for m in MUTATORS.values()]
 
 
-__all__ = ["Selection", "apply_block", "attacks", "extend_plan", "mutate_plan", "mutated_id", "mutator_table",
-           "parse_block", "parse_mutate_option"]
+__all__ = [
+    "Selection",
+    "apply_block",
+    "attacks",
+    "extend_plan",
+    "mutate_plan",
+    "mutated_id",
+    "mutator_table",
+    "parse_block",
+    "parse_mutate_option",
+]

@@ -18,8 +18,17 @@ from harness.errors import ConfigError
 
 SCHEDULE_FILE = "schedule.yaml"
 TOP_KEYS = ("runs",)
-RUN_KEYS = ("suite", "agent", "agent_version", "target", "target_base_url", "target_api_key_env",
-            "target_system", "target_schema", "panel")
+RUN_KEYS = (
+    "suite",
+    "agent",
+    "agent_version",
+    "target",
+    "target_base_url",
+    "target_api_key_env",
+    "target_system",
+    "target_schema",
+    "panel",
+)
 REQUIRED = ("agent", "target")
 
 
@@ -39,8 +48,13 @@ class Binding:
     panel: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(agent=self.agent, agent_version=self.agent_version, target=self.target, panel=self.panel,
-                    schedule=self.where)
+        return dict(
+            agent=self.agent,
+            agent_version=self.agent_version,
+            target=self.target,
+            panel=self.panel,
+            schedule=self.where,
+        )
 
 
 @dataclass(frozen=True)
@@ -103,7 +117,7 @@ def _target(doc: Any, loc: tuple[Any, ...], spec: str, base: Path) -> str:
     """A `python:FILE:function` target's relative file is resolved from the schedule file's folder."""
     if not spec.startswith("python:"):
         return spec
-    ref, sep, fn = spec[len("python:"):].rpartition(":")
+    ref, sep, fn = spec[len("python:") :].rpartition(":")
     if not sep or not ref or not fn:
         raise doc.error(loc, f"target {spec!r}: expected python:path/to/file.py:function or python:module:function")
     if not (ref.endswith(".py") or "/" in ref):
@@ -144,23 +158,35 @@ def _entry(doc: Any, i: int, raw: Any, base: Path, in_suite: bool) -> Binding:
     elif in_suite:
         suite = base
     else:
-        raise doc.error(loc, f"missing required field 'suite' (no suite.yaml beside {doc.path.name}: name the "
-                             "suite folder, relative to this file)")
+        raise doc.error(
+            loc,
+            f"missing required field 'suite' (no suite.yaml beside {doc.path.name}: name the "
+            "suite folder, relative to this file)",
+        )
     version = raw.get("agent_version")
     if isinstance(version, int | float) and not isinstance(version, bool):
         raw = {**raw, "agent_version": str(version)}  # `agent_version: 2.1` is meant as text
-    get = {k: _text(doc, loc + (k,), raw[k], k) for k in ("agent", "agent_version", "target_base_url",
-                                                            "target_api_key_env", "panel") if raw.get(k) is not None}
+    get = {
+        k: _text(doc, loc + (k,), raw[k], k)
+        for k in ("agent", "agent_version", "target_base_url", "target_api_key_env", "panel")
+        if raw.get(k) is not None
+    }
     return Binding(
-        suite_dir=suite.resolve(), agent=get["agent"], where=doc.where(loc),
+        suite_dir=suite.resolve(),
+        agent=get["agent"],
+        where=doc.where(loc),
         target=_target(doc, loc + ("target",), _text(doc, loc + ("target",), raw["target"], "target"), base),
-        agent_version=get.get("agent_version"), target_base_url=get.get("target_base_url"),
+        agent_version=get.get("agent_version"),
+        target_base_url=get.get("target_base_url"),
         target_api_key_env=get.get("target_api_key_env"),
         target_system=_file(doc, loc + ("target_system",), raw["target_system"], "target_system", base)
-        if raw.get("target_system") is not None else None,
+        if raw.get("target_system") is not None
+        else None,
         target_schema=_file(doc, loc + ("target_schema",), raw["target_schema"], "target_schema", base)
-        if raw.get("target_schema") is not None else None,
-        panel=_panel(get["panel"], base) if "panel" in get else None)
+        if raw.get("target_schema") is not None
+        else None,
+        panel=_panel(get["panel"], base) if "panel" in get else None,
+    )
 
 
 def load_schedule(path: Path) -> list[Binding]:
@@ -189,7 +215,8 @@ def load_bindings(schedules: tuple[Path, ...]) -> dict[Path, list[Binding]]:
             have = out.setdefault(b.suite_dir, [])
             twice = next((o for o in have if o.agent == b.agent), None)
             if twice is not None:
-                raise ConfigError(f"agent {b.agent!r} is bound to suite {b.suite_dir} twice (first at {twice.where})",
-                                  where=b.where)
+                raise ConfigError(
+                    f"agent {b.agent!r} is bound to suite {b.suite_dir} twice (first at {twice.where})", where=b.where
+                )
             have.append(b)
     return out

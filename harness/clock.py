@@ -35,8 +35,9 @@ def parse_instant(text: str, source: str = ENV) -> datetime:
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise ConfigError(f"{source}={text!r}: expected an ISO 8601 time (2025-01-31T12:00:00Z) or Unix seconds") \
-            from None
+        raise ConfigError(
+            f"{source}={text!r}: expected an ISO 8601 time (2025-01-31T12:00:00Z) or Unix seconds"
+        ) from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
@@ -102,9 +103,11 @@ def check_writable() -> None:
     if ahead > 0:
         from harness.trust import fmt_duration
 
-        raise StoreError(f"the clock is fixed {fmt_duration(ahead)} ahead of the real time ({fixed[1]}): the store "
-                         "keeps no rows dated in the future; use the fixed clock only with read commands "
-                         "(status --as-of, due --as-of), or unset it to record")
+        raise StoreError(
+            f"the clock is fixed {fmt_duration(ahead)} ahead of the real time ({fixed[1]}): the store "
+            "keeps no rows dated in the future; use the fixed clock only with read commands "
+            "(status --as-of, due --as-of), or unset it to record"
+        )
 
 
 def stamp() -> datetime:

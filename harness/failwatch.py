@@ -64,8 +64,10 @@ class FailureWatch:
                 failed = vote.abstain_code == "call-failed"
                 reason = vote.abstain_reason or ""
                 match = _JUDGE_KIND.match(reason)
-                self.judges.add((match.group(1) if match else cause_key(reason)) if failed else None,
-                                f"{vote.judge}: {reason}" if failed else None)
+                self.judges.add(
+                    (match.group(1) if match else cause_key(reason)) if failed else None,
+                    f"{vote.judge}: {reason}" if failed else None,
+                )
 
     def cause(self, final: bool = False) -> str | None:
         """One line saying why the run failed, or None. `final`: the run is over, so a run smaller than

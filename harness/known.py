@@ -54,5 +54,4 @@ def check_run_filters(store: Any, run_id: str, **filters: str | None) -> None:
     for name, value in filters.items():
         if value is not None and name in _RUN_NAMES:
             kind, sql = _RUN_NAMES[name]
-            require(f"--{name}", kind, value, _column(store, sql, run_id),
-                    f"run {run_id}")
+            require(f"--{name}", kind, value, _column(store, sql, run_id), f"run {run_id}")

@@ -10,8 +10,13 @@ import os
 # litellm reads these at import. Without them it downloads its price table (and, on Anthropic calls,
 # a beta-header table) from GitHub, and loads any `.env` found from the working directory into
 # os.environ. setdefault, so a user can still opt back in from the environment.
-for _var in ("LITELLM_LOCAL_MODEL_COST_MAP", "LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS", "LITELLM_LOCAL_BLOG_POSTS",
-             "LITELLM_LOCAL_AUTOROUTER_PRESETS", "LITELLM_LOCAL_POLICY_TEMPLATES"):
+for _var in (
+    "LITELLM_LOCAL_MODEL_COST_MAP",
+    "LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS",
+    "LITELLM_LOCAL_BLOG_POSTS",
+    "LITELLM_LOCAL_AUTOROUTER_PRESETS",
+    "LITELLM_LOCAL_POLICY_TEMPLATES",
+):
     os.environ.setdefault(_var, "True")
 os.environ.setdefault("LITELLM_MODE", "PRODUCTION")
 
@@ -78,73 +83,30 @@ def _litellm() -> Any:
 
     litellm.telemetry = False  # gone from recent litellm; older versions phoned home unless told not to
     litellm.suppress_debug_info = True  # no "Give Feedback / Get Help" banners on stdout
-    for name in ("callbacks", "success_callback", "failure_callback", "_async_success_callback",
-                 "_async_failure_callback", "input_callback", "service_callback"):
+    for name in (
+        "callbacks",
+        "success_callback",
+        "failure_callback",
+        "_async_success_callback",
+        "_async_failure_callback",
+        "input_callback",
+        "service_callback",
+    ):
         if isinstance(getattr(litellm, name, None), list):
             getattr(litellm, name).clear()  # no logging integration may ship calls anywhere
     if "LITELLM_LOG" not in os.environ:
         # Failures reach callers as data; litellm's warnings (e.g. "event loop changed") are noise here.
         for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):
             logging.getLogger(name).setLevel(logging.ERROR)
-    _register_local(litellm)
+    from harness.local.bridge import register
+
+    register(litellm)  # the module is handed over: litellm is still imported here only
     return litellm
 
 
 def is_local(model: str) -> bool:
     """A `local/...` model: the embedded llama.cpp model (harness.local.provider), free and in-process."""
     return model.startswith("local/")
-
-
-def _register_local(litellm: Any) -> None:
-    """Route `local/<model>` to harness.local.provider as a litellm custom provider, so the embedded model is a
-    model string like any other (targets and judges). litellm strips the prefix and hands us its
-    optional_params (temperature, max_tokens, seed, response_format, ...)."""
-    if any(item.get("provider") == "local" for item in litellm.custom_provider_map):
-        return
-
-    def respond(model_response: Any, model: str, result: Any) -> Any:
-        model_response.choices[0].message.content = result.text
-        model_response.choices[0].finish_reason = result.finish_reason
-        model_response.model = f"local/{model}"
-        model_response.usage = litellm.Usage(prompt_tokens=result.prompt_tokens,
-                                             completion_tokens=result.completion_tokens,
-                                             total_tokens=result.prompt_tokens + result.completion_tokens,
-                                             prompt_tokens_details={"cached_tokens": result.cached_tokens})
-        return model_response
-
-    def seconds(timeout: Any) -> float | None:
-        return float(timeout) if isinstance(timeout, (int, float)) else getattr(timeout, "read", None)
-
-    def failure(exc: Exception, model: str) -> Exception:  # litellm's own kinds pass through its mapping as they are
-        if isinstance(exc, TimeoutError):
-            return litellm.Timeout(message=str(exc), model=f"local/{model}", llm_provider="local")
-        if isinstance(exc, ValueError):  # an unknown model, a bad response_format, a prompt too long
-            return litellm.BadRequestError(message=str(exc), model=f"local/{model}", llm_provider="local")
-        return exc
-
-    class LocalProvider(litellm.CustomLLM):  # litellm calls these with keyword arguments only
-        def completion(self, *, model: str, messages: list, model_response: Any, optional_params: dict,
-                       timeout: Any = None, **_: Any) -> Any:
-            from harness.local import provider as local_model
-
-            try:
-                result = local_model.complete_model(model, messages, **optional_params, timeout_s=seconds(timeout))
-            except (TimeoutError, ValueError) as exc:
-                raise failure(exc, model) from exc
-            return respond(model_response, model, result)
-
-        async def acompletion(self, *, model: str, messages: list, model_response: Any, optional_params: dict,
-                              timeout: Any = None, **_: Any) -> Any:
-            from harness.local import provider as local_model
-
-            try:
-                result = await local_model.acomplete_model(model, messages, **optional_params,
-                                                           timeout_s=seconds(timeout))
-            except (TimeoutError, ValueError) as exc:
-                raise failure(exc, model) from exc
-            return respond(model_response, model, result)
-
-    litellm.custom_provider_map.append({"provider": "local", "custom_handler": LocalProvider()})
 
 
 def preload() -> None:
@@ -183,8 +145,14 @@ def _route(req: LLMRequest) -> Any:
 
 def needs_litellm(model: str, api_base: str | None = None, fast_lane: bool = True) -> bool:
     """Whether calls to this model go through litellm (so that a run pays its import before the first call)."""
-    return _route(LLMRequest.model_construct(model=model, messages=[], api_base=api_base, api_key=None, tools=None, extra={},
-                                             fast_lane=fast_lane)) is None
+    return (
+        _route(
+            LLMRequest.model_construct(
+                model=model, messages=[], api_base=api_base, api_key=None, tools=None, extra={}, fast_lane=fast_lane
+            )
+        )
+        is None
+    )
 
 
 def preload_for(models: list[tuple[str, str | None, bool]]) -> None:
@@ -204,9 +172,29 @@ def provider_of(model: str) -> str:
 
 
 # Providers routed without asking litellm (so checking a spec does not cost litellm's import for the common ones).
-_COMMON_PROVIDERS = frozenset({"openai", "hosted_vllm", "anthropic", "azure", "gemini", "vertex_ai", "bedrock",
-                               "ollama", "ollama_chat", "groq", "mistral", "together_ai", "openrouter", "deepseek",
-                               "local", "text-completion-openai", "fireworks_ai", "cohere", "xai"})
+_COMMON_PROVIDERS = frozenset(
+    {
+        "openai",
+        "hosted_vllm",
+        "anthropic",
+        "azure",
+        "gemini",
+        "vertex_ai",
+        "bedrock",
+        "ollama",
+        "ollama_chat",
+        "groq",
+        "mistral",
+        "together_ai",
+        "openrouter",
+        "deepseek",
+        "local",
+        "text-completion-openai",
+        "fireworks_ai",
+        "cohere",
+        "xai",
+    }
+)
 
 
 def route_problem(model: str, api_base: str | None = None) -> str | None:
@@ -221,8 +209,10 @@ def route_problem(model: str, api_base: str | None = None) -> str | None:
         _litellm().get_llm_provider(model, api_base=api_base)
     except Exception:
         known = ", ".join(sorted(_COMMON_PROVIDERS - {"local"}))
-        return (f"litellm cannot tell the provider of {model!r}; write provider/model ({known}, ... see "
-                "https://docs.litellm.ai/docs/providers)")
+        return (
+            f"litellm cannot tell the provider of {model!r}; write provider/model ({known}, ... see "
+            "https://docs.litellm.ai/docs/providers)"
+        )
     return None
 
 
@@ -247,8 +237,14 @@ def supports_response_schema(model: str) -> bool:
 
 
 def _kwargs(req: LLMRequest) -> dict[str, Any]:
-    optional = {"temperature": req.temperature, "max_tokens": req.max_tokens, "seed": req.seed,
-                "api_base": req.api_base, "response_format": req.response_format, "tools": req.tools}
+    optional = {
+        "temperature": req.temperature,
+        "max_tokens": req.max_tokens,
+        "seed": req.seed,
+        "api_base": req.api_base,
+        "response_format": req.response_format,
+        "tools": req.tools,
+    }
     return {
         **req.extra,
         **{k: v for k, v in optional.items() if v is not None},
@@ -309,11 +305,18 @@ def _success(req: LLMRequest, response: Any, latency_ms: float, attempts: int) -
     usage = getattr(response, "usage", None)
     tokens_in = getattr(usage, "prompt_tokens", None)
     tokens_out = getattr(usage, "completion_tokens", None)
-    return LLMResponse(model=req.model, text=message.content or "", tool_calls=_tool_calls(message),
-                       tokens_in=tokens_in, tokens_out=tokens_out,
-                       cost_usd=0.0 if is_local(req.model)  # free, and known to be
-                       else _cost(response, tokens_in is not None or tokens_out is not None),
-                       latency_ms=latency_ms, attempts=attempts)
+    return LLMResponse(
+        model=req.model,
+        text=message.content or "",
+        tool_calls=_tool_calls(message),
+        tokens_in=tokens_in,
+        tokens_out=tokens_out,
+        cost_usd=0.0
+        if is_local(req.model)  # free, and known to be
+        else _cost(response, tokens_in is not None or tokens_out is not None),
+        latency_ms=latency_ms,
+        attempts=attempts,
+    )
 
 
 async def complete(req: LLMRequest) -> LLMResponse:
@@ -323,9 +326,17 @@ async def complete(req: LLMRequest) -> LLMResponse:
     if route is not None:
         from harness import fastlane
 
-        payload = fastlane.body(route, req.messages, {
-            "temperature": req.temperature, "max_tokens": req.max_tokens, "seed": req.seed,
-            "response_format": req.response_format, "tools": req.tools})
+        payload = fastlane.body(
+            route,
+            req.messages,
+            {
+                "temperature": req.temperature,
+                "max_tokens": req.max_tokens,
+                "seed": req.seed,
+                "response_format": req.response_format,
+                "tools": req.tools,
+            },
+        )
 
     async def attempt() -> Any:
         nonlocal attempts
@@ -345,8 +356,13 @@ async def complete(req: LLMRequest) -> LLMResponse:
         text = error_text(exc, api_key)
         if route is not None and route.api_key and route.api_key != api_key:  # a key taken from the environment
             text = scrub(text, route.api_key)
-        return LLMResponse.model_construct(model=req.model, latency_ms=(time.perf_counter() - start) * 1000.0,
-                                           attempts=attempts, error=text, error_kind=classify(exc))
+        return LLMResponse.model_construct(
+            model=req.model,
+            latency_ms=(time.perf_counter() - start) * 1000.0,
+            attempts=attempts,
+            error=text,
+            error_kind=classify(exc),
+        )
 
 
 async def _attempts(req: LLMRequest, attempt: Callable[[], Awaitable[Any]]) -> Any:
@@ -367,8 +383,12 @@ async def _attempts(req: LLMRequest, attempt: Callable[[], Awaitable[Any]]) -> A
             raise replay.pop()
         return await attempt()
 
-    retrying = AsyncRetrying(stop=stop_after_attempt(req.retries + 1), wait=_wait, reraise=True,
-                             retry=retry_if_exception(lambda e: classify(e) in RETRYABLE))
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(req.retries + 1),
+        wait=_wait,
+        reraise=True,
+        retry=retry_if_exception(lambda e: classify(e) in RETRYABLE),
+    )
     return await retrying(again)
 
 
@@ -382,9 +402,17 @@ async def _fast_success(req: LLMRequest, body: dict[str, Any], latency_ms: float
     reply = fastlane.read(body)
     known = reply.tokens_in is not None or reply.tokens_out is not None
     return LLMResponse.model_construct(
-        model=req.model, text=reply.text, tool_calls=reply.tool_calls, tokens_in=reply.tokens_in,
-        tokens_out=reply.tokens_out, cost_usd=await _fast_cost(req.model, body) if known else None,
-        latency_ms=latency_ms, attempts=attempts, error=None, error_kind=None)
+        model=req.model,
+        text=reply.text,
+        tool_calls=reply.tool_calls,
+        tokens_in=reply.tokens_in,
+        tokens_out=reply.tokens_out,
+        cost_usd=await _fast_cost(req.model, body) if known else None,
+        latency_ms=latency_ms,
+        attempts=attempts,
+        error=None,
+        error_kind=None,
+    )
 
 
 async def _fast_cost(model: str, body: dict[str, Any]) -> float | None:

@@ -41,9 +41,11 @@ def _holder(fd: int) -> dict[str, Any]:
 
 
 def _describe(db: Path, path: Path, info: dict[str, Any]) -> str:
-    return (f"{db}: another pactjury run holds the lock (pid {info.get('pid', '?')}, started "
-            f"{info.get('started_at', '?')}, command {info.get('command', '?')!r}; lock file {path}); "
-            "not starting an overlapping run")
+    return (
+        f"{db}: another pactjury run holds the lock (pid {info.get('pid', '?')}, started "
+        f"{info.get('started_at', '?')}, command {info.get('command', '?')!r}; lock file {path}); "
+        "not starting an overlapping run"
+    )
 
 
 def _open(path: Path) -> int:
@@ -51,8 +53,9 @@ def _open(path: Path) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         return os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
     except OSError as exc:
-        raise StoreError(f"{path}: cannot create the store's lock file ({exc.strerror}); "
-                         "is the database's directory writable?") from None
+        raise StoreError(
+            f"{path}: cannot create the store's lock file ({exc.strerror}); is the database's directory writable?"
+        ) from None
 
 
 def _same_file(fd: int, path: Path) -> bool:
@@ -80,8 +83,12 @@ def acquire(db: Path, command: str = "run") -> Path:
         if not _same_file(fd, path):  # its holder removed it between our open and our lock: take the new one
             os.close(fd)
             continue
-        me = dict(pid=os.getpid(), host=socket.gethostname(),
-                  started_at=datetime.now(UTC).isoformat(timespec="seconds"), command=command)
+        me = dict(
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            command=command,
+        )
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(me).encode(), 0)
         _HELD[key] = (fd, 1)

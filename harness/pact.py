@@ -112,8 +112,11 @@ def pydantic_error(doc: YamlDoc, exc: ValidationError, prefix: Loc = ()) -> Conf
     loc = prefix + _source_loc(tuple(err["loc"]))
     msg = err["msg"]
     if err["type"] == "extra_forbidden":
-        missing = [str(_source_loc(tuple(e["loc"]))[-1]) for e in errors
-                   if e["type"] == "missing" and tuple(e["loc"])[:-1] == tuple(err["loc"])[:-1]]
+        missing = [
+            str(_source_loc(tuple(e["loc"]))[-1])
+            for e in errors
+            if e["type"] == "missing" and tuple(e["loc"])[:-1] == tuple(err["loc"])[:-1]
+        ]
         close = difflib.get_close_matches(str(loc[-1]), missing, n=1)
         msg = f"unknown field {loc[-1]!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
     elif err["type"] == "missing":
@@ -144,7 +147,9 @@ def _check_semantics(doc: YamlDoc, pact: Pact) -> None:
         if clause.verify in ("deterministic", "hybrid") and not clause.checks:
             raise doc.error(("clauses", i, "checks"), f"verify: {clause.verify} needs at least one check")
         if clause.verify == "jury" and clause.checks:
-            raise doc.error(("clauses", i, "checks"), "verify: jury takes no checks; use verify: hybrid for checks then judges")
+            raise doc.error(
+                ("clauses", i, "checks"), "verify: jury takes no checks; use verify: hybrid for checks then judges"
+            )
         for j, spec in enumerate(clause.checks):
             try:
                 bind(spec)

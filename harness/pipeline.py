@@ -15,7 +15,7 @@ from typing import Any
 from harness import __version__
 from harness.checks import CheckContext, evaluate
 from harness.failwatch import FailureWatch
-from harness.panel import Jury
+from harness.jury.panel import Jury
 from harness.progress import Progress
 from harness.store import Store
 from harness.suite import Plan
@@ -57,8 +57,13 @@ def evaluate_case(plan: Plan, case: Case, transcript: Transcript) -> CaseResult:
     """Deterministic checks first; a clause they decide never reaches a judge."""
     if transcript.error is not None:
         verdicts = tuple(
-            Verdict(case_id=case.id, clause_id=cid, outcome="error", decided_by="target-error",
-                    detail=f"target error: {transcript.error}"[:500])
+            Verdict(
+                case_id=case.id,
+                clause_id=cid,
+                outcome="error",
+                decided_by="target-error",
+                detail=f"target error: {transcript.error}"[:500],
+            )
             for cid in case.clause_ids
         )
         return CaseResult(case=case, transcript=transcript, checks=(), verdicts=verdicts)
@@ -66,8 +71,10 @@ def evaluate_case(plan: Plan, case: Case, transcript: Transcript) -> CaseResult:
     all_checks: list[CheckResult] = []
     verdicts_list: list[Verdict] = []
     for clause in plan.clauses_of(case):
-        results = [evaluate(spec, params, i, clause.id, ctx)
-                   for i, (spec, params) in enumerate(plan.checks[(case.id, clause.id)])]
+        results = [
+            evaluate(spec, params, i, clause.id, ctx)
+            for i, (spec, params) in enumerate(plan.checks[(case.id, clause.id)])
+        ]
         all_checks.extend(results)
         verdicts_list.append(_verdict(case, clause, results))
     return CaseResult(case=case, transcript=transcript, checks=tuple(all_checks), verdicts=tuple(verdicts_list))
@@ -115,13 +122,24 @@ def _stamp() -> datetime:
 def start_run(store: Store, plan: Plan, target: Target, settings: RunSettings) -> str:
     run_id = new_run_id()
     store.create_run(
-        dict(run_id=run_id, started_at=_stamp(), pact_id=plan.pact.id,
-             pact_version=plan.pact.version, pact_hash=plan.pact.hash, suite_id=plan.suite.id,
-             suite_hash=plan.suite.hash, suite_path=str((plan.suite_file or plan.suite_dir).resolve()), agent=settings.agent,
-             agent_version=settings.agent_version, target_spec=target.spec,
-             panel_id=settings.jury.panel.id if settings.jury else None,
-             panel_hash=settings.jury.panel.hash if settings.jury else None,
-             harness_version=__version__, options=settings.options, n_cases=len(plan.suite.cases)),
+        dict(
+            run_id=run_id,
+            started_at=_stamp(),
+            pact_id=plan.pact.id,
+            pact_version=plan.pact.version,
+            pact_hash=plan.pact.hash,
+            suite_id=plan.suite.id,
+            suite_hash=plan.suite.hash,
+            suite_path=str((plan.suite_file or plan.suite_dir).resolve()),
+            agent=settings.agent,
+            agent_version=settings.agent_version,
+            target_spec=target.spec,
+            panel_id=settings.jury.panel.id if settings.jury else None,
+            panel_hash=settings.jury.panel.hash if settings.jury else None,
+            harness_version=__version__,
+            options=settings.options,
+            n_cases=len(plan.suite.cases),
+        ),
         plan.suite.cases,
         panel=settings.jury.panel if settings.jury else None,
     )
@@ -133,8 +151,9 @@ async def judge_case(jury: Jury, plan: Plan, result: CaseResult) -> CaseResult:
     pending = [v for v in result.verdicts if v.outcome == "pending-jury"]
     if not pending:
         return result
-    ballots = await asyncio.gather(*(jury.ballot(result.case, plan.pact.clause(v.clause_id), result.transcript)
-                                     for v in pending))
+    ballots = await asyncio.gather(
+        *(jury.ballot(result.case, plan.pact.clause(v.clause_id), result.transcript) for v in pending)
+    )
     decided = tuple(v for v in result.verdicts if v.outcome != "pending-jury")
     return result.model_copy(update={"verdicts": decided, "ballots": tuple(ballots)})
 
@@ -189,10 +208,11 @@ async def execute(store: Store, plan: Plan, target: Target, run_id: str, setting
         # A new Jury with the cache door in its constructor, not one patched afterwards. The lookup runs on the
         # store's own thread: the DuckDB connection is used by one thread at a time. Coalesced: the ballots that
         # ask while a query runs are answered by one query, not one each (~1 ms of DuckDB per query).
-        from harness.coalesce import Coalesced
+        from harness.jury.coalesce import Coalesced
 
         jury = dataclasses.replace(
-            jury, lookup=Coalesced(lambda keys: loop.run_in_executor(writer.pool, store.cached_votes, keys)))
+            jury, lookup=Coalesced(lambda keys: loop.run_in_executor(writer.pool, store.cached_votes, keys))
+        )
 
     async def worker(progress: Progress) -> None:
         # Checked each turn too: asyncio.wait_for in Python 3.11 can swallow a cancellation that lands as the
@@ -256,27 +276,49 @@ async def execute(store: Store, plan: Plan, target: Target, run_id: str, setting
 
 def panel_verdicts(jury: Jury, ballots: Sequence[Ballot]) -> tuple[list[Verdict], dict[str, Any]]:
     """Aggregate every ballot of the run (Dawid-Skene needs them all) and measure the panel's agreement."""
-    from harness.aggregate import aggregate
-    from harness.agreement import case_agreement, panel_agreement
-    from harness.panel import audited
+    from harness.jury.aggregate import aggregate
+    from harness.jury.panel import audited
+    from harness.stats.agreement import case_agreement, panel_agreement
 
     decisions = aggregate(jury.panel.method, ballots, jury.options)
     verdicts = []
     for ballot, d in zip(ballots, decisions):
         agree = case_agreement(ballot)
-        verdicts.append(Verdict(
-            case_id=ballot.case_id, clause_id=ballot.clause_id, outcome=d.outcome, decided_by="panel",
-            detail=d.reason[:500], method=jury.panel.method, panel_score=d.score, split=agree.split,
-            entropy_bits=agree.entropy_bits, unanimous=agree.unanimous))
-    stats = panel_agreement(ballots, [d.outcome for d in decisions],
-                            [audited(jury.panel, b.case_id, b.clause_id) for b in ballots],
-                            method=jury.panel.method, options=jury.options)
-    row = dict(panel_id=jury.panel.id, panel_hash=jury.panel.hash, method=jury.panel.method,
-               n_ballots=stats.n_ballots, n_incomplete=stats.n_excluded_incomplete,
-               percent_agreement=stats.percent_agreement, fleiss_kappa=stats.fleiss_kappa,
-               alpha_nominal=stats.krippendorff_alpha_nominal, alpha_ordinal=stats.krippendorff_alpha_ordinal,
-               alpha_interval=stats.krippendorff_alpha_interval, stats=stats.model_dump_json(),
-               judges=[_judge_row(j) for j in stats.judges])
+        verdicts.append(
+            Verdict(
+                case_id=ballot.case_id,
+                clause_id=ballot.clause_id,
+                outcome=d.outcome,
+                decided_by="panel",
+                detail=d.reason[:500],
+                method=jury.panel.method,
+                panel_score=d.score,
+                split=agree.split,
+                entropy_bits=agree.entropy_bits,
+                unanimous=agree.unanimous,
+            )
+        )
+    stats = panel_agreement(
+        ballots,
+        [d.outcome for d in decisions],
+        [audited(jury.panel, b.case_id, b.clause_id) for b in ballots],
+        method=jury.panel.method,
+        options=jury.options,
+    )
+    row = dict(
+        panel_id=jury.panel.id,
+        panel_hash=jury.panel.hash,
+        method=jury.panel.method,
+        n_ballots=stats.n_ballots,
+        n_incomplete=stats.n_excluded_incomplete,
+        percent_agreement=stats.percent_agreement,
+        fleiss_kappa=stats.fleiss_kappa,
+        alpha_nominal=stats.krippendorff_alpha_nominal,
+        alpha_ordinal=stats.krippendorff_alpha_ordinal,
+        alpha_interval=stats.krippendorff_alpha_interval,
+        stats=stats.model_dump_json(),
+        judges=[_judge_row(j) for j in stats.judges],
+    )
     return verdicts, row
 
 
@@ -285,13 +327,24 @@ def _judge_row(j: Any) -> dict[str, Any]:
         return (ci[0], ci[1]) if ci else (None, None)
 
     (pl, ph), (al, ah), (gl, gh) = bounds(j.pass_ci), bounds(j.abstain_ci), bounds(j.agreement_ci)
-    return dict(judge=j.judge, n=j.n, pass_rate=j.pass_rate, pass_ci_low=pl, pass_ci_high=ph,
-                abstain_rate=j.abstain_rate, abstain_ci_low=al, abstain_ci_high=ah,
-                agreement_with_panel=j.agreement_with_panel, agreement_ci_low=gl, agreement_ci_high=gh)
+    return dict(
+        judge=j.judge,
+        n=j.n,
+        pass_rate=j.pass_rate,
+        pass_ci_low=pl,
+        pass_ci_high=ph,
+        abstain_rate=j.abstain_rate,
+        abstain_ci_low=al,
+        abstain_ci_high=ah,
+        agreement_with_panel=j.agreement_with_panel,
+        agreement_ci_low=gl,
+        agreement_ci_high=gh,
+    )
 
 
-def finish(store: Store, plan: Plan, run_id: str, jury: Jury | None = None,
-           confidence: float = DEFAULT_CONFIDENCE) -> tuple[list[ClauseResult], PactDecision]:
+def finish(
+    store: Store, plan: Plan, run_id: str, jury: Jury | None = None, confidence: float = DEFAULT_CONFIDENCE
+) -> tuple[list[ClauseResult], PactDecision]:
     """Aggregate the jury, then the run's clause results and decision; then the agent's standing decision
     (harness/decision.py), which may draw on earlier runs' evidence too."""
     from harness.clock import now
@@ -305,9 +358,9 @@ def finish(store: Store, plan: Plan, run_id: str, jury: Jury | None = None,
         if ballots:
             decided, stats = panel_verdicts(jury, ballots)
     store.register_pact(plan.pact)
-    results, decision = decide_run(store, plan.pact, store.run(run_id),
-                                   verdicts + [v.model_dump() for v in decided], confidence)
+    results, decision = decide_run(
+        store, plan.pact, store.run(run_id), verdicts + [v.model_dump() for v in decided], confidence
+    )
     store.finish_run(run_id, results, decision, decided, stats)
     after_run(store, plan.pact, run_id, confidence, now())
     return results, decision
-

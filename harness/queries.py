@@ -39,12 +39,22 @@ def _select(store: Any, view: str, order: str, filters: dict[str, Any], extra: d
     return store.frame(f"SELECT * FROM {view}{where} ORDER BY {order}", params)
 
 
-def clause_trend(store: Any, pact: str | None = None, agent: str | None = None, clause: str | None = None,
-                 since: datetime | None = None, agent_version: str | None = None) -> Any:
+def clause_trend(
+    store: Any,
+    pact: str | None = None,
+    agent: str | None = None,
+    clause: str | None = None,
+    since: datetime | None = None,
+    agent_version: str | None = None,
+) -> Any:
     """Pass rate (with its Wilson interval, threshold and status) per clause per run, oldest first."""
-    return _select(store, "v_clause_trend", "started_at, run_id, position",
-                   dict(pact=pact, agent=agent, clause=clause, since=since, agent_version=agent_version),
-                   {"clause": "clause_id"})
+    return _select(
+        store,
+        "v_clause_trend",
+        "started_at, run_id, position",
+        dict(pact=pact, agent=agent, clause=clause, since=since, agent_version=agent_version),
+        {"clause": "clause_id"},
+    )
 
 
 _VERSIONS_SQL = """
@@ -60,60 +70,110 @@ ORDER BY pact_id, agent, min(started_at), agent_version, min(position)
 """
 
 
-def clause_versions(store: Any, pact: str | None = None, agent: str | None = None, clause: str | None = None,
-                    since: datetime | None = None) -> Any:
+def clause_versions(
+    store: Any,
+    pact: str | None = None,
+    agent: str | None = None,
+    clause: str | None = None,
+    since: datetime | None = None,
+) -> Any:
     """Per agent version and clause: runs, pooled pass rate over them, latest rate and status (the view
     v_clause_versions is the same with no filters; here the filters apply before aggregating)."""
-    where, params = _where(dict(pact=pact, agent=agent, clause=clause, since=since),
-                           {**_RUN_FILTERS, "clause": "clause_id"})
+    where, params = _where(
+        dict(pact=pact, agent=agent, clause=clause, since=since), {**_RUN_FILTERS, "clause": "clause_id"}
+    )
     return store.frame(_VERSIONS_SQL.format(where=where), params)
 
 
-def panel_agreement(store: Any, pact: str | None = None, agent: str | None = None, since: datetime | None = None,
-                    **_: Any) -> Any:
+def panel_agreement(
+    store: Any, pact: str | None = None, agent: str | None = None, since: datetime | None = None, **_: Any
+) -> Any:
     """Panel agreement per run: percent agreement, Fleiss' kappa, Krippendorff's alphas, split verdicts."""
     return _select(store, "v_panel_agreement", "started_at, run_id", dict(pact=pact, agent=agent, since=since))
 
 
-def judge_drift(store: Any, pact: str | None = None, agent: str | None = None, since: datetime | None = None,
-                judge: str | None = None, **_: Any) -> Any:
+def judge_drift(
+    store: Any,
+    pact: str | None = None,
+    agent: str | None = None,
+    since: datetime | None = None,
+    judge: str | None = None,
+    **_: Any,
+) -> Any:
     """Each judge's pass rate and agreement with the panel per run, with the change since its previous run."""
-    return _select(store, "v_judge_drift", "started_at, run_id, judge",
-                   dict(pact=pact, agent=agent, since=since, judge=judge), {"judge": "judge"})
+    return _select(
+        store,
+        "v_judge_drift",
+        "started_at, run_id, judge",
+        dict(pact=pact, agent=agent, since=since, judge=judge),
+        {"judge": "judge"},
+    )
 
 
-def run_costs(store: Any, pact: str | None = None, agent: str | None = None, since: datetime | None = None,
-              **_: Any) -> Any:
+def run_costs(
+    store: Any, pact: str | None = None, agent: str | None = None, since: datetime | None = None, **_: Any
+) -> Any:
     """Tokens and cost per run: the target's and the jury's (cached votes cost nothing; NULL cost is unknown)."""
     return _select(store, "v_run_cost", "started_at, run_id", dict(pact=pact, agent=agent, since=since))
 
 
-def judge_costs(store: Any, pact: str | None = None, agent: str | None = None, since: datetime | None = None,
-                judge: str | None = None, **_: Any) -> Any:
+def judge_costs(
+    store: Any,
+    pact: str | None = None,
+    agent: str | None = None,
+    since: datetime | None = None,
+    judge: str | None = None,
+    **_: Any,
+) -> Any:
     """Calls, tokens and cost per judge (and model) per run."""
-    return _select(store, "v_judge_cost", "started_at, run_id, judge, model",
-                   dict(pact=pact, agent=agent, since=since, judge=judge), {"judge": "judge"})
+    return _select(
+        store,
+        "v_judge_cost",
+        "started_at, run_id, judge, model",
+        dict(pact=pact, agent=agent, since=since, judge=judge),
+        {"judge": "judge"},
+    )
 
 
-def clause_costs(store: Any, pact: str | None = None, agent: str | None = None, clause: str | None = None,
-                 since: datetime | None = None, **_: Any) -> Any:
+def clause_costs(
+    store: Any,
+    pact: str | None = None,
+    agent: str | None = None,
+    clause: str | None = None,
+    since: datetime | None = None,
+    **_: Any,
+) -> Any:
     """Jury calls, tokens and cost per clause per run."""
-    return _select(store, "v_clause_cost", "started_at, run_id, clause_id",
-                   dict(pact=pact, agent=agent, clause=clause, since=since), {"clause": "clause_id"})
+    return _select(
+        store,
+        "v_clause_cost",
+        "started_at, run_id, clause_id",
+        dict(pact=pact, agent=agent, clause=clause, since=since),
+        {"clause": "clause_id"},
+    )
 
 
-def evidence_age(store: Any, pact: str | None = None, agent: str | None = None, clause: str | None = None,
-                 **_: Any) -> Any:
+def evidence_age(
+    store: Any, pact: str | None = None, agent: str | None = None, clause: str | None = None, **_: Any
+) -> Any:
     """Per pact, agent and clause: when its latest evidence was recorded and how old it is now, oldest first."""
-    where, params = _where(dict(pact=pact, agent=agent, clause=clause),
-                           {"pact": "pact_id", "agent": "agent", "clause": "clause_id"})
-    return store.frame(f"SELECT * FROM v_evidence_age{where} ORDER BY age_s DESC NULLS FIRST, pact_id, agent, "
-                       "clause_id", params)
+    where, params = _where(
+        dict(pact=pact, agent=agent, clause=clause), {"pact": "pact_id", "agent": "agent", "clause": "clause_id"}
+    )
+    return store.frame(
+        f"SELECT * FROM v_evidence_age{where} ORDER BY age_s DESC NULLS FIRST, pact_id, agent, clause_id", params
+    )
 
 
 _FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "clauses": clause_trend, "versions": clause_versions, "agreement": panel_agreement, "judges": judge_drift,
-    "cost": run_costs, "judge-cost": judge_costs, "clause-cost": clause_costs, "age": evidence_age,
+    "clauses": clause_trend,
+    "versions": clause_versions,
+    "agreement": panel_agreement,
+    "judges": judge_drift,
+    "cost": run_costs,
+    "judge-cost": judge_costs,
+    "clause-cost": clause_costs,
+    "age": evidence_age,
 }
 
 
@@ -151,8 +211,9 @@ def parse_since(text: str | None, now: datetime | None = None) -> datetime | Non
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise ConfigError(f"--since {text!r}: use a duration (7d, 12h, 2w) or an ISO date/time "
-                          "(2025-01-31, 2025-01-31T08:00)") from None
+        raise ConfigError(
+            f"--since {text!r}: use a duration (7d, 12h, 2w) or an ISO date/time (2025-01-31, 2025-01-31T08:00)"
+        ) from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
@@ -218,59 +279,124 @@ def _version(row: Any) -> str:
 
 # name -> (title, [(header, cell function)])
 _COLUMNS: dict[str, tuple[str, list[tuple[str, Callable[[Any], str]]]]] = {
-    "clauses": ("pass rate per clause per run", [
-        ("started", lambda r: _when(r["started_at"])), ("run", lambda r: r["run_id"]), ("version", _version),
-        ("clause", lambda r: r["clause_id"]), ("n", lambda r: _int(r["n"])), ("rate", lambda r: _pct(r["rate"])),
-        ("95% CI", lambda r: _ci(r, "ci_low", "ci_high")), ("threshold", lambda r: _pct(r["threshold"])),
-        ("status", lambda r: r["status"].upper() if r["status"] == "breached" else r["status"])]),
-    "versions": ("pass rate per clause per agent version", [
-        ("version", _version), ("clause", lambda r: r["clause_id"]), ("runs", lambda r: _int(r["runs"])),
-        ("passed/decided", lambda r: f"{_int(r['passed'])}/{_int(r['decided'])}"),
-        ("pooled", lambda r: _pct(r["pooled_rate"])), ("min", lambda r: _pct(r["min_rate"])),
-        ("max", lambda r: _pct(r["max_rate"])), ("latest", lambda r: _pct(r["latest_rate"])),
-        ("latest status", lambda r: r["latest_status"]), ("last run", lambda r: _when(r["last_run_at"]))]),
-    "agreement": ("panel agreement per run", [
-        ("started", lambda r: _when(r["started_at"])), ("run", lambda r: r["run_id"]), ("version", _version),
-        ("panel", lambda r: r["panel_id"]), ("method", lambda r: r["method"]),
-        ("ballots", lambda r: _int(r["n_ballots"])), ("agreement", lambda r: _pct(r["percent_agreement"])),
-        ("Fleiss k", lambda r: _num(r["fleiss_kappa"])), ("alpha", lambda r: _num(r["alpha_nominal"])),
-        ("split", lambda r: f"{_int(r['split_verdicts'])}/{_int(r['panel_verdicts'])}"),
-        ("inconclusive", lambda r: _int(r["inconclusive_verdicts"]))]),
-    "judges": ("judge drift: pass rate and agreement with the other judges (leave-one-out) per run", [
-        ("started", lambda r: _when(r["started_at"])), ("run", lambda r: r["run_id"]), ("version", _version),
-        ("judge", lambda r: r["judge"]), ("votes", lambda r: _int(r["n"])),
-        ("pass rate", lambda r: f"{_pct(r['pass_rate'])} {_pp(r['pass_rate_change'])}".strip()),
-        ("agrees w/ others", lambda r: f"{_pct(r['agreement_with_panel'])} {_pp(r['agreement_change'])}".strip()),
-        ("abstain", lambda r: _pct(r["abstain_rate"]))]),
-    "cost": ("tokens and cost per run", [
-        ("started", lambda r: _when(r["started_at"])), ("run", lambda r: r["run_id"]), ("version", _version),
-        ("status", lambda r: r["status"] or "-"), ("cases", lambda r: _int(r["cases"])),
-        ("target tokens", lambda r: f"{_int(r['target_tokens_in'])}/{_int(r['target_tokens_out'])}"),
-        ("target cost", lambda r: _usd(r["target_cost_usd"])),
-        ("judge calls", lambda r: f"{_int(r['judge_calls'])} (+{_int(r['cached_votes'])} cached)"
-         if r["votes"] else "-"),
-        ("judge tokens", lambda r: f"{_int(r['judge_tokens_in'])}/{_int(r['judge_tokens_out'])}"
-         if r["votes"] else "-"),
-        ("judge cost", lambda r: _usd(r["judge_cost_usd"], r["judge_unpriced"]) if r["votes"] else "-")]),
-    "judge-cost": ("tokens and cost per judge per run", [
-        ("started", lambda r: _when(r["started_at"])), ("run", lambda r: r["run_id"]), ("judge", lambda r: r["judge"]),
-        ("model", lambda r: r["model"]), ("calls", lambda r: _int(r["calls"])),
-        ("cached", lambda r: _int(r["cached_votes"])),
-        ("tokens", lambda r: f"{_int(r['tokens_in'])}/{_int(r['tokens_out'])}"),
-        ("cost", lambda r: _usd(r["cost_usd"], r["unpriced_calls"])),
-        ("mean latency", lambda r: _num(r["mean_latency_ms"], "{:.0f} ms"))]),
-    "clause-cost": ("jury tokens and cost per clause per run", [
-        ("started", lambda r: _when(r["started_at"])), ("run", lambda r: r["run_id"]),
-        ("clause", lambda r: r["clause_id"]), ("calls", lambda r: _int(r["calls"])),
-        ("cached", lambda r: _int(r["cached_votes"])),
-        ("tokens", lambda r: f"{_int(r['tokens_in'])}/{_int(r['tokens_out'])}"),
-        ("cost", lambda r: _usd(r["cost_usd"], r["unpriced_calls"]))]),
-    "age": ("evidence age per pact and clause (oldest first)", [
-        ("clause", lambda r: r["clause_id"]), ("age", lambda r: human_age(r["age_s"])),
-        ("last evidence", lambda r: _when(r["last_evidence_at"])), ("last run", lambda r: r["last_run_id"] or "-"),
-        ("version", lambda r: "-" if _missing(r["last_agent_version"]) else str(r["last_agent_version"])),
-        ("status", lambda r: r["last_status"] or "-"), ("rate", lambda r: _pct(r["last_rate"])),
-        ("runs", lambda r: _int(r["runs"]))]),
+    "clauses": (
+        "pass rate per clause per run",
+        [
+            ("started", lambda r: _when(r["started_at"])),
+            ("run", lambda r: r["run_id"]),
+            ("version", _version),
+            ("clause", lambda r: r["clause_id"]),
+            ("n", lambda r: _int(r["n"])),
+            ("rate", lambda r: _pct(r["rate"])),
+            ("95% CI", lambda r: _ci(r, "ci_low", "ci_high")),
+            ("threshold", lambda r: _pct(r["threshold"])),
+            ("status", lambda r: r["status"].upper() if r["status"] == "breached" else r["status"]),
+        ],
+    ),
+    "versions": (
+        "pass rate per clause per agent version",
+        [
+            ("version", _version),
+            ("clause", lambda r: r["clause_id"]),
+            ("runs", lambda r: _int(r["runs"])),
+            ("passed/decided", lambda r: f"{_int(r['passed'])}/{_int(r['decided'])}"),
+            ("pooled", lambda r: _pct(r["pooled_rate"])),
+            ("min", lambda r: _pct(r["min_rate"])),
+            ("max", lambda r: _pct(r["max_rate"])),
+            ("latest", lambda r: _pct(r["latest_rate"])),
+            ("latest status", lambda r: r["latest_status"]),
+            ("last run", lambda r: _when(r["last_run_at"])),
+        ],
+    ),
+    "agreement": (
+        "panel agreement per run",
+        [
+            ("started", lambda r: _when(r["started_at"])),
+            ("run", lambda r: r["run_id"]),
+            ("version", _version),
+            ("panel", lambda r: r["panel_id"]),
+            ("method", lambda r: r["method"]),
+            ("ballots", lambda r: _int(r["n_ballots"])),
+            ("agreement", lambda r: _pct(r["percent_agreement"])),
+            ("Fleiss k", lambda r: _num(r["fleiss_kappa"])),
+            ("alpha", lambda r: _num(r["alpha_nominal"])),
+            ("split", lambda r: f"{_int(r['split_verdicts'])}/{_int(r['panel_verdicts'])}"),
+            ("inconclusive", lambda r: _int(r["inconclusive_verdicts"])),
+        ],
+    ),
+    "judges": (
+        "judge drift: pass rate and agreement with the other judges (leave-one-out) per run",
+        [
+            ("started", lambda r: _when(r["started_at"])),
+            ("run", lambda r: r["run_id"]),
+            ("version", _version),
+            ("judge", lambda r: r["judge"]),
+            ("votes", lambda r: _int(r["n"])),
+            ("pass rate", lambda r: f"{_pct(r['pass_rate'])} {_pp(r['pass_rate_change'])}".strip()),
+            ("agrees w/ others", lambda r: f"{_pct(r['agreement_with_panel'])} {_pp(r['agreement_change'])}".strip()),
+            ("abstain", lambda r: _pct(r["abstain_rate"])),
+        ],
+    ),
+    "cost": (
+        "tokens and cost per run",
+        [
+            ("started", lambda r: _when(r["started_at"])),
+            ("run", lambda r: r["run_id"]),
+            ("version", _version),
+            ("status", lambda r: r["status"] or "-"),
+            ("cases", lambda r: _int(r["cases"])),
+            ("target tokens", lambda r: f"{_int(r['target_tokens_in'])}/{_int(r['target_tokens_out'])}"),
+            ("target cost", lambda r: _usd(r["target_cost_usd"])),
+            (
+                "judge calls",
+                lambda r: f"{_int(r['judge_calls'])} (+{_int(r['cached_votes'])} cached)" if r["votes"] else "-",
+            ),
+            (
+                "judge tokens",
+                lambda r: f"{_int(r['judge_tokens_in'])}/{_int(r['judge_tokens_out'])}" if r["votes"] else "-",
+            ),
+            ("judge cost", lambda r: _usd(r["judge_cost_usd"], r["judge_unpriced"]) if r["votes"] else "-"),
+        ],
+    ),
+    "judge-cost": (
+        "tokens and cost per judge per run",
+        [
+            ("started", lambda r: _when(r["started_at"])),
+            ("run", lambda r: r["run_id"]),
+            ("judge", lambda r: r["judge"]),
+            ("model", lambda r: r["model"]),
+            ("calls", lambda r: _int(r["calls"])),
+            ("cached", lambda r: _int(r["cached_votes"])),
+            ("tokens", lambda r: f"{_int(r['tokens_in'])}/{_int(r['tokens_out'])}"),
+            ("cost", lambda r: _usd(r["cost_usd"], r["unpriced_calls"])),
+            ("mean latency", lambda r: _num(r["mean_latency_ms"], "{:.0f} ms")),
+        ],
+    ),
+    "clause-cost": (
+        "jury tokens and cost per clause per run",
+        [
+            ("started", lambda r: _when(r["started_at"])),
+            ("run", lambda r: r["run_id"]),
+            ("clause", lambda r: r["clause_id"]),
+            ("calls", lambda r: _int(r["calls"])),
+            ("cached", lambda r: _int(r["cached_votes"])),
+            ("tokens", lambda r: f"{_int(r['tokens_in'])}/{_int(r['tokens_out'])}"),
+            ("cost", lambda r: _usd(r["cost_usd"], r["unpriced_calls"])),
+        ],
+    ),
+    "age": (
+        "evidence age per pact and clause (oldest first)",
+        [
+            ("clause", lambda r: r["clause_id"]),
+            ("age", lambda r: human_age(r["age_s"])),
+            ("last evidence", lambda r: _when(r["last_evidence_at"])),
+            ("last run", lambda r: r["last_run_id"] or "-"),
+            ("version", lambda r: "-" if _missing(r["last_agent_version"]) else str(r["last_agent_version"])),
+            ("status", lambda r: r["last_status"] or "-"),
+            ("rate", lambda r: _pct(r["last_rate"])),
+            ("runs", lambda r: _int(r["runs"])),
+        ],
+    ),
 }
 
 
@@ -284,7 +410,7 @@ def format_trend(name: str, frame: Any, limit: int | None = None) -> str:
     lead: list[tuple[str, Callable[[Any], str]]] = []
     for column, header in (("pact_id", "pact"), ("agent", "agent")):
         if column in frame.columns and frame[column].nunique(dropna=False) > 1:
-            lead.append((header, lambda r, c=column: "-" if _missing(r[c]) else str(r[c])))
+            lead.append((header, _cell(column)))
     columns = lead + columns
     shown = f" (latest {len(frame)} of {total})" if len(frame) < total else ""
     if frame.empty:
@@ -293,18 +419,30 @@ def format_trend(name: str, frame: Any, limit: int | None = None) -> str:
     return f"== {title}{shown}\n" + format_table([h for h, _ in columns], rows)
 
 
-def robustness_trend(store: Any, pact: str | None = None, agent: str | None = None, clause: str | None = None,
-                     runs: int = 10) -> list[dict[str, Any]]:
+def robustness_trend(
+    store: Any, pact: str | None = None, agent: str | None = None, clause: str | None = None, runs: int = 10
+) -> list[dict[str, Any]]:
     """Robustness rows of the latest runs that had attacks (mutated cases), oldest first."""
     from harness.robustness import robustness
 
     found = store.query(
         "SELECT r.run_id, r.agent, r.agent_version, r.started_at FROM runs r WHERE (? IS NULL OR r.pact_id = ?) "
         "AND (? IS NULL OR r.agent = ?) AND EXISTS (SELECT 1 FROM cases c WHERE c.run_id = r.run_id "
-        "AND c.mutated_from IS NOT NULL) ORDER BY r.started_at DESC LIMIT ?", [pact, pact, agent, agent, runs])
+        "AND c.mutated_from IS NOT NULL) ORDER BY r.started_at DESC LIMIT ?",
+        [pact, pact, agent, agent, runs],
+    )
     out = []
     for run in reversed(found):
         for row in robustness(store, run["run_id"]):
             if (clause is None or row["clause_id"] == clause) and row["n_attacks"]:
                 out.append({**run, **row})
     return out
+
+
+def _cell(column: str) -> Callable[[Any], str]:
+    """The text of one column of a row, "-" where it is missing."""
+
+    def text(row: Any) -> str:
+        return "-" if _missing(row[column]) else str(row[column])
+
+    return text

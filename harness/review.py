@@ -1,5 +1,5 @@
 """Human review: export the jury's inconclusive and split cases (and a seeded random audit sample of its
-verdicts), import reviewers' labels, and measure each judge against them (harness/calibration.py).
+verdicts), import reviewers' labels, and measure each judge against them (harness/stats/calibration.py).
 
 Labels are append-only rows in `human_labels`; the latest label of a (run, case, clause) overrides its verdict.
 An import appends a new revision of each touched run's clause results and decision (the originals stay), then
@@ -18,17 +18,37 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.calibration import LABELS, by_selection, calibration, kappa
 from harness.errors import ConfigError, RunNotFound
+from harness.stats.calibration import LABELS, by_selection, calibration, kappa
 
 __all__ = ["LABELS", "by_selection", "calibration", "kappa"]  # calibration lived here first
 
 MAX_FAILING = 20  # failing case ids listed per clause in a run summary (failing_total has the count)
 SELECTION_VALUES = ("queue", "audit", "view")  # how a labelled item was chosen (calibration.SELECTIONS)
 REVIEW_FIELDS = ("label", "reviewer", "note")
-BASE_FIELDS = ("run_id", "case_id", "clause_id", "selection", "in_queue", "audit_seed", "claim", "threshold", "jury_verdict", "split", "panel_score",
-               "method", "input", "system", "context", "expected", "output", "tool_calls", "target_error", "checks",
-               "votes")
+BASE_FIELDS = (
+    "run_id",
+    "case_id",
+    "clause_id",
+    "selection",
+    "in_queue",
+    "audit_seed",
+    "claim",
+    "threshold",
+    "jury_verdict",
+    "split",
+    "panel_score",
+    "method",
+    "input",
+    "system",
+    "context",
+    "expected",
+    "output",
+    "tool_calls",
+    "target_error",
+    "checks",
+    "votes",
+)
 
 
 # ---------------------------------------------------------------- export
@@ -51,16 +71,40 @@ def audit_sample(store: Any, run_id: str, n: int, seed: int) -> list[tuple[str, 
     return sorted(random.Random(seed).sample(population, min(n, len(population))))
 
 
-def _item(r: dict[str, Any], claims: dict[str, tuple[Any, Any, Any]], selection: str,
-          seed: int | None) -> dict[str, Any]:
+def _item(
+    r: dict[str, Any], claims: dict[str, tuple[Any, Any, Any]], selection: str, seed: int | None
+) -> dict[str, Any]:
     claim, threshold, rubric = claims.get(r["clause_id"], ("", None, None))
-    return dict(run_id=r["run_id"], case_id=r["case_id"], clause_id=r["clause_id"], selection=selection,
-                in_queue=bool(r["in_queue"]), audit_seed=seed, claim=claim, rubric=rubric, threshold=threshold,
-                jury_verdict=r["jury_verdict"], decided_by=r["decided_by"], split=r["split"],
-                panel_score=r["panel_score"], method=r["method"], entropy_bits=r["entropy_bits"], detail=r["detail"],
-                input=r["input"], system=r["system"], context=r["context"], expected=r["expected"],
-                output=r["output"], tool_calls=r["tool_calls"], target_error=r["target_error"], checks=r["checks"],
-                votes=r["votes"], label="", reviewer="", note="")
+    return dict(
+        run_id=r["run_id"],
+        case_id=r["case_id"],
+        clause_id=r["clause_id"],
+        selection=selection,
+        in_queue=bool(r["in_queue"]),
+        audit_seed=seed,
+        claim=claim,
+        rubric=rubric,
+        threshold=threshold,
+        jury_verdict=r["jury_verdict"],
+        decided_by=r["decided_by"],
+        split=r["split"],
+        panel_score=r["panel_score"],
+        method=r["method"],
+        entropy_bits=r["entropy_bits"],
+        detail=r["detail"],
+        input=r["input"],
+        system=r["system"],
+        context=r["context"],
+        expected=r["expected"],
+        output=r["output"],
+        tool_calls=r["tool_calls"],
+        target_error=r["target_error"],
+        checks=r["checks"],
+        votes=r["votes"],
+        label="",
+        reviewer="",
+        note="",
+    )
 
 
 def _claims(store: Any, run: dict[str, Any]) -> dict[str, tuple[Any, Any, Any]]:
@@ -114,8 +158,9 @@ def to_csv(items: Sequence[dict[str, Any]]) -> str:
             row[k] = json.dumps(it[k], ensure_ascii=False)
         for j in judges:
             mine = [v for v in it["votes"] if v["judge"] == j]
-            row[f"vote:{j}"] = " / ".join(v["label"] + (f" {v['score']:g}" if v["score"] is not None else "")
-                                          for v in mine)
+            row[f"vote:{j}"] = " / ".join(
+                v["label"] + (f" {v['score']:g}" if v["score"] is not None else "") for v in mine
+            )
             row[f"rationale:{j}"] = " | ".join(v["abstain_reason"] or v["rationale"] or "" for v in mine)
         row.update(label="", reviewer="", note="")
         writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
@@ -132,14 +177,17 @@ def to_jsonl(items: Sequence[dict[str, Any]]) -> str:
 def _decode(path: Path, data: bytes) -> str:
     """The file's text; a binary or non-UTF-8 file is a one-line error naming it."""
     if b"\x00" in data[:8192]:
-        raise ConfigError(f"{path}: a binary file, not a labelled export (a .csv or .jsonl from "
-                          "`pactjury review export`)")
+        raise ConfigError(
+            f"{path}: a binary file, not a labelled export (a .csv or .jsonl from `pactjury review export`)"
+        )
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise ConfigError(f"{path}: line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
-                          f"{exc.start}); save the file as UTF-8") from None
+        raise ConfigError(
+            f"{path}: line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
+            f"{exc.start}); save the file as UTF-8"
+        ) from None
 
 
 def read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
@@ -178,8 +226,9 @@ def _text(value: Any) -> str:
 def _selection(row: dict[str, Any], where: str) -> tuple[str | None, int | None]:
     selection = _text(row.get("selection")).lower() or None
     if selection is not None and selection not in SELECTION_VALUES:
-        raise ConfigError(f"selection {row.get('selection')!r} must be one of {', '.join(SELECTION_VALUES)} "
-                          "(or empty)", where=where)
+        raise ConfigError(
+            f"selection {row.get('selection')!r} must be one of {', '.join(SELECTION_VALUES)} (or empty)", where=where
+        )
     if selection != "audit":
         return selection, None
     seed = _text(row.get("audit_seed"))
@@ -189,27 +238,33 @@ def _selection(row: dict[str, Any], where: str) -> tuple[str | None, int | None]
         raise ConfigError(f"audit_seed {seed!r} must be an integer (the --seed of the export)", where=where) from None
 
 
-def _check_item(store: Any, clauses_of: dict[str, dict[str, set[str]]], run_id: str, case_id: str,
-                clause_id: str, where: str) -> None:
+def _check_item(
+    store: Any, clauses_of: dict[str, dict[str, set[str]]], run_id: str, case_id: str, clause_id: str, where: str
+) -> None:
     if run_id not in clauses_of:
         try:
             run = store.run(run_id)
         except RunNotFound:
             raise ConfigError(f"unknown run {run_id!r}", where=where) from None
         if run["status"] != "completed":
-            raise ConfigError(f"run {run_id} is not completed (finish it with pactjury run --resume {run_id})",
-                              where=where)
+            raise ConfigError(
+                f"run {run_id} is not completed (finish it with pactjury run --resume {run_id})", where=where
+            )
         clauses_of[run_id] = store.case_clauses(run_id)
     cases = clauses_of[run_id]
     if case_id not in cases:
         raise ConfigError(f"unknown case {case_id!r} in run {run_id}", where=where)
     if clause_id not in cases[case_id]:
-        raise ConfigError(f"unknown clause {clause_id!r} for case {case_id!r} in run {run_id} "
-                          f"(its clauses: {', '.join(sorted(cases[case_id])) or 'none'})", where=where)
+        raise ConfigError(
+            f"unknown clause {clause_id!r} for case {case_id!r} in run {run_id} "
+            f"(its clauses: {', '.join(sorted(cases[case_id])) or 'none'})",
+            where=where,
+        )
 
 
-def validate(store: Any, source: Path | str, rows: Sequence[tuple[int, dict[str, Any]]],
-             default_reviewer: str | None) -> list[dict[str, Any]]:
+def validate(
+    store: Any, source: Path | str, rows: Sequence[tuple[int, dict[str, Any]]], default_reviewer: str | None
+) -> list[dict[str, Any]]:
     """Labelled rows as human_labels rows; any bad row is a one-line error naming the file and row (row 0: a
     single label given outside a file, named by `source` alone)."""
     clauses_of: dict[str, dict[str, set[str]]] = {}
@@ -230,9 +285,20 @@ def validate(store: Any, source: Path | str, rows: Sequence[tuple[int, dict[str,
         reviewer = _text(row.get("reviewer")) or (default_reviewer or "")
         if not reviewer:
             raise ConfigError("no reviewer (fill the reviewer column or pass --reviewer NAME)", where=where)
-        out.append(dict(run_id=run_id, case_id=case_id, clause_id=clause_id, label=label, reviewer=reviewer,
-                        note=_text(row.get("note")) or None, source=str(source), source_row=n,
-                        selection=selection, audit_seed=seed))
+        out.append(
+            dict(
+                run_id=run_id,
+                case_id=case_id,
+                clause_id=clause_id,
+                label=label,
+                reviewer=reviewer,
+                note=_text(row.get("note")) or None,
+                source=str(source),
+                source_row=n,
+                selection=selection,
+                audit_seed=seed,
+            )
+        )
     if not out:
         raise ConfigError(f"{source}: no row has a label (fill the label column with pass or fail)")
     return out
@@ -256,11 +322,20 @@ def revise(store: Any, run_id: str, import_id: str) -> dict[str, Any]:
     store.write_revision(run_id, revision, results, dict(labels), decision, import_id)
     standing = after_run(store, pact, run_id, confidence, now())
     old_status = {r["clause_id"]: r["status"] for r in previous}
-    return dict(run_id=run_id, revision=revision, decision=decision.decision,
-                previous_decision=(before or {}).get("decision"),
-                changed=[dict(clause_id=r.clause_id, before=old_status.get(r.clause_id), after=r.status)
-                         for r in results if old_status.get(r.clause_id) != r.status],
-                agent=run["agent"], standing_decision=standing.decision.decision, score=standing.score)
+    return dict(
+        run_id=run_id,
+        revision=revision,
+        decision=decision.decision,
+        previous_decision=(before or {}).get("decision"),
+        changed=[
+            dict(clause_id=r.clause_id, before=old_status.get(r.clause_id), after=r.status)
+            for r in results
+            if old_status.get(r.clause_id) != r.status
+        ],
+        agent=run["agent"],
+        standing_decision=standing.decision.decision,
+        score=standing.score,
+    )
 
 
 def apply_labels(store: Any, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -269,8 +344,14 @@ def apply_labels(store: Any, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     store.add_labels([dict(import_id=import_id, seq=i, **r) for i, r in enumerate(rows)])
     runs = list(dict.fromkeys(r["run_id"] for r in rows))
     counts = Counter(r["label"] for r in rows)
-    return dict(import_id=import_id, labels=len(rows), passed=counts["pass"], failed=counts["fail"],
-                reviewers=sorted({r["reviewer"] for r in rows}), runs=[revise(store, run_id, import_id) for run_id in runs])
+    return dict(
+        import_id=import_id,
+        labels=len(rows),
+        passed=counts["pass"],
+        failed=counts["fail"],
+        reviewers=sorted({r["reviewer"] for r in rows}),
+        runs=[revise(store, run_id, import_id) for run_id in runs],
+    )
 
 
 def import_labels(store: Any, path: Path, reviewer: str | None) -> dict[str, Any]:
@@ -313,8 +394,13 @@ def enrich_summary(store: Any, summary: dict[str, Any], confidence: float | None
         pact = pact_of_run(store, summary["run"])
         results, d = run_decision(store, pact, summary["run"], verdicts, confidence)
         rows = [r.model_dump() for r in results]
-        decision = dict(revision=revision, decision=d.decision, reasons=list(d.reasons), rule_index=d.rule_index,
-                        recomputed_at_confidence=confidence)
+        decision = dict(
+            revision=revision,
+            decision=d.decision,
+            reasons=list(d.reasons),
+            rule_index=d.rule_index,
+            recomputed_at_confidence=confidence,
+        )
     for r in rows:
         r["failing_total"] = len(failing.get(r["clause_id"], []))
         r["failing_cases"] = failing.get(r["clause_id"], [])[:MAX_FAILING]  # the first ones, by case id
@@ -327,5 +413,3 @@ def enrich_summary(store: Any, summary: dict[str, Any], confidence: float | None
     summary["labels"] = store.latest_labels(run_id)  # who labelled what, with their notes
     summary["failed_checks"] = store.failed_checks(run_id)  # the deterministic failures, with the failing check
     return summary
-
-

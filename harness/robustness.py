@@ -63,9 +63,17 @@ def robustness(store: Any, run_id: str, *, targeted: bool = False) -> list[dict[
     for r in rows:
         a, o = r["attack_pass_rate"], r["original_pass_rate"]
         delta = a - o if a is not None and o is not None else None
-        out.append(dict(clause_id=r["clause_id"], mutator=r["mutator"], n_attacks=int(r["n_attacks"]),
-                        attack_pass_rate=_num(a), n_original=int(r["n_original"]), original_pass_rate=_num(o),
-                        delta=_num(delta)))
+        out.append(
+            dict(
+                clause_id=r["clause_id"],
+                mutator=r["mutator"],
+                n_attacks=int(r["n_attacks"]),
+                attack_pass_rate=_num(a),
+                n_original=int(r["n_original"]),
+                original_pass_rate=_num(o),
+                delta=_num(delta),
+            )
+        )
     return out
 
 
@@ -87,9 +95,13 @@ def compare_robustness(store: Any, base_run: str, other_run: str, *, targeted: b
         b, o = base.get(key, {}), other.get(key, {})
         row: dict[str, Any] = dict(clause_id=key[0], mutator=key[1])
         for prefix, r in (("base", b), ("other", o)):
-            row.update({f"{prefix}_n_attacks": r.get("n_attacks", 0),
-                        f"{prefix}_attack_pass_rate": r.get("attack_pass_rate"),
-                        f"{prefix}_delta": r.get("delta")})
+            row.update(
+                {
+                    f"{prefix}_n_attacks": r.get("n_attacks", 0),
+                    f"{prefix}_attack_pass_rate": r.get("attack_pass_rate"),
+                    f"{prefix}_delta": r.get("delta"),
+                }
+            )
         row["attack_pass_rate_change"] = _diff(o.get("attack_pass_rate"), b.get("attack_pass_rate"))
         row["delta_change"] = _diff(o.get("delta"), b.get("delta"))
         out.append(row)
@@ -113,5 +125,3 @@ def _pct(v: Any) -> str:
 
 def _pp(v: Any) -> str:
     return "-" if v is None else f"{v * 100:+.0f} pp"
-
-

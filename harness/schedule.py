@@ -27,10 +27,18 @@ class DueItem:
     binding: Binding | None = None  # the schedule entry that runs this suite for this agent, if one does
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(suite_dir=str(self.suite_dir), pact_id=self.pact_id, pact_version=self.pact_version,
-                    pact_hash=self.pact_hash, agent=self.agent, due=self.due, reason=self.reason,
-                    next_expiry=self.next_expiry, stale_clauses=self.stale_clauses,
-                    schedule=self.binding.as_dict() if self.binding else None)
+        return dict(
+            suite_dir=str(self.suite_dir),
+            pact_id=self.pact_id,
+            pact_version=self.pact_version,
+            pact_hash=self.pact_hash,
+            agent=self.agent,
+            due=self.due,
+            reason=self.reason,
+            next_expiry=self.next_expiry,
+            stale_clauses=self.stale_clauses,
+            schedule=self.binding.as_dict() if self.binding else None,
+        )
 
 
 def find_suites(root: Path) -> list[Path]:
@@ -61,8 +69,15 @@ def scan(root: Path) -> Scan:
     return Scan(plans=tuple((d, load_plan(d)) for d in tree.suites), bindings=bindings)
 
 
-def due_items(store: Any | None, root: Path | Scan, horizon_s: float, now: datetime, agent: str | None = None,
-              unbound: list[str] | None = None, with_jury: bool = True) -> list[DueItem]:
+def due_items(
+    store: Any | None,
+    root: Path | Scan,
+    horizon_s: float,
+    now: datetime,
+    agent: str | None = None,
+    unbound: list[str] | None = None,
+    with_jury: bool = True,
+) -> list[DueItem]:
     """Every suite under `root` (or of a Scan of it) for every agent it is run for, due or not.
 
     A suite bound by schedule files (harness/bindings.py) is run for its bound agents (only `agent`'s, when
@@ -81,13 +96,20 @@ def due_items(store: Any | None, root: Path | Scan, horizon_s: float, now: datet
         base = dict(suite_dir=suite_dir, pact_id=pact.id, pact_version=pact.version, pact_hash=pact.hash)
         bound = bindings.get(suite_dir.resolve())
         if bound:
-            whom: list[tuple[str | None, Binding | None]] = [(b.agent, b) for b in bound
-                                                               if agent is None or b.agent == agent]
+            whom: list[tuple[str | None, Binding | None]] = [
+                (b.agent, b) for b in bound if agent is None or b.agent == agent
+            ]
         elif unbound is None:
             whom = [(w, None) for w in [k["agent"] for k in known if k["pact_id"] == pact.id] or [None]]
         elif not unbound:
-            items.append(DueItem(**base, agent=None, due=False,
-                                 reason=f"no {SCHEDULE_FILE} binds it to an agent and target (or pass --target)"))
+            items.append(
+                DueItem(
+                    **base,
+                    agent=None,
+                    due=False,
+                    reason=f"no {SCHEDULE_FILE} binds it to an agent and target (or pass --target)",
+                )
+            )
             continue
         else:
             whom = [(w, None) for w in unbound]
@@ -97,14 +119,26 @@ def due_items(store: Any | None, root: Path | Scan, horizon_s: float, now: datet
     return items
 
 
-def _item(store: Any | None, plan: Any, base: dict[str, Any], who: str | None, binding: Binding | None,
-          with_jury: bool, now: datetime, horizon_s: float) -> DueItem:
+def _item(
+    store: Any | None,
+    plan: Any,
+    base: dict[str, Any],
+    who: str | None,
+    binding: Binding | None,
+    with_jury: bool,
+    now: datetime,
+    horizon_s: float,
+) -> DueItem:
     from harness.standing import assess_agent as assess
     from harness.trust import fmt_duration
 
     pact = plan.pact
-    tested = {cid for case in plan.suite.cases for cid in case.clause_ids
-              if with_jury or pact.clause(cid).verify == "deterministic"}  # hybrid passes need judges too
+    tested = {
+        cid
+        for case in plan.suite.cases
+        for cid in case.clause_ids
+        if with_jury or pact.clause(cid).verify == "deterministic"
+    }  # hybrid passes need judges too
     base = dict(base, agent=who, binding=binding)
     if not tested:
         return DueItem(**base, due=False, reason="tests only jury clauses (count them with --panel)")

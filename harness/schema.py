@@ -8,16 +8,20 @@ def _judge_spend(calls: str, tokens_in: str, tokens_out: str, cost: str, unprice
     the cache cost nothing again; where no call was made nothing was spent (0), where calls were made and none
     was priced the spend is unknown (NULL)."""
     made = "coalesce(sum(votes) FILTER (WHERE NOT cached), 0)"
-    return (f"{made} AS {calls}, coalesce(sum(votes) FILTER (WHERE cached), 0) AS cached_votes, "
-            f"coalesce(sum(tokens_in) FILTER (WHERE NOT cached), CASE WHEN {made} = 0 THEN 0 END) AS {tokens_in}, "
-            f"coalesce(sum(tokens_out) FILTER (WHERE NOT cached), CASE WHEN {made} = 0 THEN 0 END) AS {tokens_out}, "
-            f"coalesce(sum(cost_usd) FILTER (WHERE NOT cached), CASE WHEN {made} = 0 THEN 0.0 END) AS {cost}, "
-            f"coalesce(sum(votes - priced) FILTER (WHERE NOT cached), 0) AS {unpriced}")
+    return (
+        f"{made} AS {calls}, coalesce(sum(votes) FILTER (WHERE cached), 0) AS cached_votes, "
+        f"coalesce(sum(tokens_in) FILTER (WHERE NOT cached), CASE WHEN {made} = 0 THEN 0 END) AS {tokens_in}, "
+        f"coalesce(sum(tokens_out) FILTER (WHERE NOT cached), CASE WHEN {made} = 0 THEN 0 END) AS {tokens_out}, "
+        f"coalesce(sum(cost_usd) FILTER (WHERE NOT cached), CASE WHEN {made} = 0 THEN 0.0 END) AS {cost}, "
+        f"coalesce(sum(votes - priced) FILTER (WHERE NOT cached), 0) AS {unpriced}"
+    )
 
 
 # Append-only: a new schema change is a new entry at the end; applied names are recorded in the file.
 MIGRATIONS: list[tuple[str, str]] = [
-    ("0001_runs_and_evidence", """
+    (
+        "0001_runs_and_evidence",
+        """
     CREATE TABLE runs (
         run_id VARCHAR PRIMARY KEY, started_at TIMESTAMPTZ NOT NULL,
         pact_id VARCHAR NOT NULL, pact_version VARCHAR NOT NULL, pact_hash VARCHAR NOT NULL,
@@ -50,8 +54,11 @@ MIGRATIONS: list[tuple[str, str]] = [
     CREATE TABLE decisions (
         run_id VARCHAR NOT NULL PRIMARY KEY, pact_id VARCHAR NOT NULL, decision VARCHAR NOT NULL,
         reasons VARCHAR NOT NULL, rule_index INTEGER, decided_at TIMESTAMPTZ NOT NULL);
-    """),
-    ("0002_jury", """
+    """,
+    ),
+    (
+        "0002_jury",
+        """
     ALTER TABLE runs ADD COLUMN panel_hash VARCHAR;
     ALTER TABLE verdicts ADD COLUMN method VARCHAR;
     ALTER TABLE verdicts ADD COLUMN panel_score DOUBLE;
@@ -79,13 +86,16 @@ MIGRATIONS: list[tuple[str, str]] = [
         pass_ci_high DOUBLE, abstain_rate DOUBLE, abstain_ci_low DOUBLE, abstain_ci_high DOUBLE,
         agreement_with_panel DOUBLE, agreement_ci_low DOUBLE, agreement_ci_high DOUBLE,
         PRIMARY KEY (run_id, judge));
-    """),
+    """,
+    ),
     # Trend views (read by harness/queries.py; any DuckDB client can query them). Each aggregates with GROUP BY
     # on columns and joins the aggregates: no correlated subquery per row, so they stay fast on large stores.
     # vote_rollup: per batch written, one row per (run, clause, judge, model, cached) with the counts and sums
     # the cost views need, so they read thousands of rows instead of every vote (append-only, like votes;
     # Store.write_results writes both in one transaction; existing votes are rolled up here).
-    ("0003_views", f"""
+    (
+        "0003_views",
+        f"""
     CREATE TABLE vote_rollup (
         run_id VARCHAR NOT NULL, clause_id VARCHAR NOT NULL, judge VARCHAR NOT NULL, model VARCHAR NOT NULL,
         cached BOOLEAN NOT NULL, votes BIGINT NOT NULL, abstains BIGINT NOT NULL, priced BIGINT NOT NULL,
@@ -187,10 +197,13 @@ MIGRATIONS: list[tuple[str, str]] = [
            max(finished_at) FILTER (WHERE status IN ('met', 'breached')) AS last_conclusive_at,
            epoch(current_timestamp - max(finished_at) FILTER (WHERE passed + failed + errors > 0)) AS age_s
     FROM v_clause_trend GROUP BY pact_id, agent, clause_id;
-    """),
+    """,
+    ),
     # Decisions and human review (harness/decision.py, harness/review.py). Append-only: a human review adds
     # revisions of a run's clause results and decision; the originals in clause_results/decisions stay.
-    ("0004_decisions_reviews", """
+    (
+        "0004_decisions_reviews",
+        """
     ALTER TABLE clause_results ADD COLUMN confidence DOUBLE;
     ALTER TABLE clause_results ADD COLUMN cases_needed INTEGER;
     CREATE TABLE pacts (pact_hash VARCHAR PRIMARY KEY, pact_id VARCHAR NOT NULL, pact_version VARCHAR NOT NULL,
@@ -223,23 +236,33 @@ MIGRATIONS: list[tuple[str, str]] = [
     CREATE TABLE trust_scores (
         agent VARCHAR, pact_id VARCHAR NOT NULL, pact_hash VARCHAR NOT NULL, scored_at TIMESTAMPTZ NOT NULL,
         score DOUBLE, decision_id VARCHAR NOT NULL, components VARCHAR NOT NULL);
-    """),
+    """,
+    ),
     # Adversarial cases (harness/adversarial.py): the mutator that made a case from `mutated_from`, and what it
     # did (JSON: seed, parameters, targeted clauses, detail); both NULL for an original case.
-    ("0005_adversarial", """
+    (
+        "0005_adversarial",
+        """
     ALTER TABLE cases ADD COLUMN mutator VARCHAR;
     ALTER TABLE cases ADD COLUMN mutation VARCHAR;
-    """),
+    """,
+    ),
     # Vote.abstain_code: why a vote abstained, countable ("unparseable", "call-failed"); NULL on older votes,
     # whose abstain_reason text says the same (Store.unparseable_counts reads both).
-    ("0006_abstain_code", """
+    (
+        "0006_abstain_code",
+        """
     ALTER TABLE votes ADD COLUMN abstain_code VARCHAR;
-    """),
+    """,
+    ),
     # How a labelled item was chosen (harness/review.py): 'queue' (the disagreement queue), 'audit' (a seeded
     # random sample of the panel's verdicts, `review export --audit N --seed S`; audit_seed is S) or 'view' (picked
     # in `pactjury view`). NULL on older labels, which came from queue exports. Calibration is reported per selection.
-    ("0007_label_selection", """
+    (
+        "0007_label_selection",
+        """
     ALTER TABLE human_labels ADD COLUMN selection VARCHAR;
     ALTER TABLE human_labels ADD COLUMN audit_seed BIGINT;
-    """),
+    """,
+    ),
 ]

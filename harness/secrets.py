@@ -41,37 +41,60 @@ _END = r"(?![A-Za-z0-9_-])"  # a token ends where its alphabet ends (\b fails af
 
 # Order matters where patterns overlap: the more specific one wins at the same start.
 SECRET_PATTERNS: tuple[SecretPattern, ...] = (
-    _p("private-key",
-       r"(?P<pre>-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----)"
-       r"(?P<body>[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|[\s\S]*)", show_tail=False),
-    _p("anthropic-key", r"(?<![A-Za-z0-9_-])(?P<pre>sk-ant-(?:[a-z]+\d\d-)?)(?P<body>[A-Za-z0-9_-]{20,})" + _END,
-       random=True),
-    _p("openai-key",
-       r"(?<![A-Za-z0-9_-])(?P<pre>sk-(?!ant-)(?:proj-|svcacct-|admin-)?)(?P<body>[A-Za-z0-9_-]{20,})" + _END,
-       random=True),
+    _p(
+        "private-key",
+        r"(?P<pre>-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----)"
+        r"(?P<body>[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|[\s\S]*)",
+        show_tail=False,
+    ),
+    _p(
+        "anthropic-key",
+        r"(?<![A-Za-z0-9_-])(?P<pre>sk-ant-(?:[a-z]+\d\d-)?)(?P<body>[A-Za-z0-9_-]{20,})" + _END,
+        random=True,
+    ),
+    _p(
+        "openai-key",
+        r"(?<![A-Za-z0-9_-])(?P<pre>sk-(?!ant-)(?:proj-|svcacct-|admin-)?)(?P<body>[A-Za-z0-9_-]{20,})" + _END,
+        random=True,
+    ),
     _p("stripe-key", r"(?<![A-Za-z0-9_])(?P<pre>(?:sk|rk)_(?:live|test)_)(?P<body>[0-9A-Za-z]{10,})" + _END),
     _p("aws-access-key-id", r"\b(?P<pre>(?:AKIA|ASIA|ABIA|ACCA))(?P<body>[A-Z0-9]{16})\b"),
-    _p("aws-secret-key",
-       r"(?P<pre>(?i:aws_?secret_?access_?key)[\"']?\s*[:=]\s*[\"']?)(?P<body>[A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])"),
+    _p(
+        "aws-secret-key",
+        r"(?P<pre>(?i:aws_?secret_?access_?key)[\"']?\s*[:=]\s*[\"']?)(?P<body>[A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])",
+    ),
     _p("github-token", r"\b(?P<pre>gh[pousr]_)(?P<body>[A-Za-z0-9]{36,})\b"),
     _p("github-token", r"\b(?P<pre>github_pat_)(?P<body>[A-Za-z0-9_]{22,})\b"),
     _p("slack-token", r"\b(?P<pre>xox[abposr]-)(?P<body>[A-Za-z0-9-]{10,})" + _END),
     _p("slack-webhook", r"(?P<pre>https://hooks\.slack\.com/services/)(?P<body>[A-Za-z0-9/_-]{20,})"),
     _p("google-api-key", r"(?<![A-Za-z0-9_-])(?P<pre>AIza)(?P<body>[0-9A-Za-z_-]{35})" + _END),
-    _p("jwt", r"(?<![A-Za-z0-9_-])(?P<pre>eyJ)"
-       r"(?P<body>[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*)" + _END),
+    _p(
+        "jwt",
+        r"(?<![A-Za-z0-9_-])(?P<pre>eyJ)"
+        r"(?P<body>[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*)" + _END,
+    ),
     _p("bearer-token", r"(?P<pre>\b[Bb]earer\s+)(?P<body>[A-Za-z0-9._~+/-]{20,}=*)", random=True),
 )
 
 # Redaction only: `NAME_KEY=value`, `--password value`, `"token": "value"`. Too loose for a leak check
 # ("password: click the link"), but right for scrubbing command lines and error messages before storing.
-_NAMES = (r"(?i:api[_-]?key|apikey|access[_-]?key|secret(?:[_-]?key)?|client[_-]?secret|auth[_-]?token|"
-          r"access[_-]?token|token|password|passwd|pwd|credentials?)")
+_NAMES = (
+    r"(?i:api[_-]?key|apikey|access[_-]?key|secret(?:[_-]?key)?|client[_-]?secret|auth[_-]?token|"
+    r"access[_-]?token|token|password|passwd|pwd|credentials?)"
+)
 _ASSIGNMENTS = (
-    _p("credential", r"(?P<pre>(?<![A-Za-z0-9])(?:[A-Za-z0-9]+[_-])*" + _NAMES + r"[\"']?\s*[:=]\s*[\"']?)"
-       r"(?P<body>[^\s\"',;&…]{4,})(?![^\s\"',;&])", show_tail=False),
-    _p("credential", r"(?P<pre>(?<![A-Za-z0-9-])--?(?:[A-Za-z0-9]+-)*" + _NAMES + r"\s+[\"']?)"
-       r"(?P<body>[^\s\"',;&…-][^\s\"',;&…]{3,})(?![^\s\"',;&])", show_tail=False),
+    _p(
+        "credential",
+        r"(?P<pre>(?<![A-Za-z0-9])(?:[A-Za-z0-9]+[_-])*" + _NAMES + r"[\"']?\s*[:=]\s*[\"']?)"
+        r"(?P<body>[^\s\"',;&…]{4,})(?![^\s\"',;&])",
+        show_tail=False,
+    ),
+    _p(
+        "credential",
+        r"(?P<pre>(?<![A-Za-z0-9-])--?(?:[A-Za-z0-9]+-)*" + _NAMES + r"\s+[\"']?)"
+        r"(?P<body>[^\s\"',;&…-][^\s\"',;&…]{3,})(?![^\s\"',;&])",
+        show_tail=False,
+    ),
 )
 
 

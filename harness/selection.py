@@ -61,12 +61,21 @@ def _listing(kind: str, names: Iterable[str]) -> str:
     return f"valid {kind}s: {shown}{more}"
 
 
-def _require_known(flag: str, kind: str, given: Iterable[str], known: Collection[str], suite_id: str,
-                   listed: Collection[str] | None = None, note: str = "") -> None:
+def _require_known(
+    flag: str,
+    kind: str,
+    given: Iterable[str],
+    known: Collection[str],
+    suite_id: str,
+    listed: Collection[str] | None = None,
+    note: str = "",
+) -> None:
     unknown = [g for g in given if g not in known]
     if unknown:
-        raise ConfigError(f"{flag} {unknown[0]}: no {kind} {unknown[0]!r} in suite {suite_id}; "
-                          f"{_listing(kind, known if listed is None else listed)}{note}")
+        raise ConfigError(
+            f"{flag} {unknown[0]}: no {kind} {unknown[0]!r} in suite {suite_id}; "
+            f"{_listing(kind, known if listed is None else listed)}{note}"
+        )
 
 
 def select(plan: Any, selection: CaseSelection, failed: Collection[str] | None = None) -> Any:
@@ -78,8 +87,15 @@ def select(plan: Any, selection: CaseSelection, failed: Collection[str] | None =
     cases = list(suite.cases)
     originals = {c.id for c in cases if c.mutated_from is None}
     attacked = len(originals) < len(cases)  # attacks are selectable by id, but only their originals are listed
-    _require_known("--case", "case", selection.cases, {c.id for c in cases}, suite.id, originals,
-                   " (each with its attacks, ID~MUTATOR)" if attacked else "")
+    _require_known(
+        "--case",
+        "case",
+        selection.cases,
+        {c.id for c in cases},
+        suite.id,
+        originals,
+        " (each with its attacks, ID~MUTATOR)" if attacked else "",
+    )
     _require_known("--tag", "tag", selection.tags, {t for c in cases for t in c.tags}, suite.id)
     _require_known("--clause", "clause", selection.clauses, {k for c in cases for k in c.clause_ids}, suite.id)
     if selection.cases:
@@ -97,8 +113,11 @@ def select(plan: Any, selection: CaseSelection, failed: Collection[str] | None =
     if selection.limit:
         cases = cases[: selection.limit]
     if not cases:
-        why = (f"run {selection.rerun_failed} has no failed case left in it"
-               if selection.rerun_failed and not failed else "no case matches all of it")
+        why = (
+            f"run {selection.rerun_failed} has no failed case left in it"
+            if selection.rerun_failed and not failed
+            else "no case matches all of it"
+        )
         raise ConfigError(f"case selection `{selection.describe()}` selects no case of suite {suite.id}: {why}")
     ids = {c.id for c in cases}
     checks = {key: bound for key, bound in plan.checks.items() if key[0] in ids}

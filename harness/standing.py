@@ -13,11 +13,18 @@ from harness.trust import DEFAULT_CONFIDENCE
 from harness.types import ClauseResult, Pact, PactDecision
 
 
-def assess_agent(store: Any, pact: Pact, agent: str | None, now: datetime,
-                 confidence: float = DEFAULT_CONFIDENCE) -> Assessment:
+def assess_agent(
+    store: Any, pact: Pact, agent: str | None, now: datetime, confidence: float = DEFAULT_CONFIDENCE
+) -> Assessment:
     """The agent's standing on this pact version at `now`, from every run of it in the store."""
-    return assess(pact, agent, now, store.evidence_rows(agent, pact.id, pact.hash),
-                  store.open_human_failures(agent, pact.id, pact.hash), confidence)
+    return assess(
+        pact,
+        agent,
+        now,
+        store.evidence_rows(agent, pact.id, pact.hash),
+        store.open_human_failures(agent, pact.id, pact.hash),
+        confidence,
+    )
 
 
 def record(store: Any, a: Assessment, trigger: str, trigger_ref: str | None = None) -> str:
@@ -27,8 +34,9 @@ def record(store: Any, a: Assessment, trigger: str, trigger_ref: str | None = No
     return str(rows[0]["decision_id"])
 
 
-def decide_run(store: Any, pact: Pact, run: Mapping[str, Any], verdicts: Sequence[Mapping[str, Any]],
-               confidence: float) -> tuple[list[ClauseResult], PactDecision]:
+def decide_run(
+    store: Any, pact: Pact, run: Mapping[str, Any], verdicts: Sequence[Mapping[str, Any]], confidence: float
+) -> tuple[list[ClauseResult], PactDecision]:
     """One run's clause results and decision, counting the agent's open human-confirmed failures."""
     return run_decision(pact, run, verdicts, confidence, store.open_human_failures(run["agent"], pact.id, pact.hash))
 
@@ -46,8 +54,9 @@ def after_run(store: Any, pact: Pact, run_id: str, confidence: float, now: datet
     return a
 
 
-def assessments(store: Any, now: Any, confidence: float, agent: str | None = None,
-                pact_id: str | None = None) -> tuple[list[Assessment], list[str]]:
+def assessments(
+    store: Any, now: Any, confidence: float, agent: str | None = None, pact_id: str | None = None
+) -> tuple[list[Assessment], list[str]]:
     """Every agent's standing on every pact it has runs of (or the one asked for), with notes on skipped ones."""
     out, notes = [], []
     for k in store.agent_pacts():

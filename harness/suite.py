@@ -14,9 +14,28 @@ from harness.pact import content_hash, parse_pact, pydantic_error
 from harness.types import Case, CheckSpec, Clause, Pact, Suite
 from harness.yamlio import YamlDoc, load_yaml
 
-SUITE_KEYS = {"id", "pact", "description", "system", "tools", "cases", "adversarial"}  # adversarial: harness/adversarial.py
-CASE_KEYS = {"id", "clauses", "input", "system", "context", "expected", "tags", "tools", "mutated_from", "mutator",
-             "mutation"}
+SUITE_KEYS = {
+    "id",
+    "pact",
+    "description",
+    "system",
+    "tools",
+    "cases",
+    "adversarial",
+}  # adversarial: harness/adversarial.py
+CASE_KEYS = {
+    "id",
+    "clauses",
+    "input",
+    "system",
+    "context",
+    "expected",
+    "tags",
+    "tools",
+    "mutated_from",
+    "mutator",
+    "mutation",
+}
 TODO = "TODO"  # an expectation still to be filled in (pactjury derive writes them); validation warns
 
 BoundChecks = tuple[tuple[CheckSpec, Params], ...]
@@ -37,8 +56,9 @@ class Plan:
         return [self.pact.clause(cid) for cid in case.clause_ids]
 
 
-def _case_data(raw: dict[str, Any], suite_id: str, default_system: str | None,
-               default_tools: list[Any] | None = None) -> dict[str, Any]:
+def _case_data(
+    raw: dict[str, Any], suite_id: str, default_system: str | None, default_tools: list[Any] | None = None
+) -> dict[str, Any]:
     data = {k: v for k, v in raw.items()}
     if "clauses" in data:
         data["clause_ids"] = data.pop("clauses")
@@ -73,7 +93,9 @@ def parse_suite(doc: YamlDoc) -> tuple[Suite, str]:
             raise doc.error(("cases", i), "each case must be a mapping")
         for key in entry:
             if key not in CASE_KEYS:
-                raise doc.error(("cases", i, key), f"unknown field {key!r}; valid fields: {', '.join(sorted(CASE_KEYS))}")
+                raise doc.error(
+                    ("cases", i, key), f"unknown field {key!r}; valid fields: {', '.join(sorted(CASE_KEYS))}"
+                )
         if "tools" in entry:
             check_tools(doc, ("cases", i, "tools"), entry["tools"])
         try:
@@ -130,11 +152,18 @@ def bind_suite(pact: Pact, suite: Suite, doc: YamlDoc) -> tuple[dict[tuple[str, 
                 bound[(case.id, clause_id)] = tuple((spec, bind(spec, case)) for spec in clause.checks)
             except ConfigError as exc:
                 raise doc.error(("cases", i, "expected"), f"clause {clause_id!r}: {exc}") from None
-    warnings = [f"{doc.path}: clause {c.id!r} is tested by no case (its status will be no-evidence)"
-                for c in pact.clauses if c.id not in tested]
-    warnings += [f"{doc.where(('cases', i, 'expected', key))}: unfilled expectation ({TODO}); fill it in before "
-                 f"relying on case {case.id!r}" for i, case in enumerate(suite.cases)
-                 for key, value in case.expected.items() if is_unfilled(value)]
+    warnings = [
+        f"{doc.path}: clause {c.id!r} is tested by no case (its status will be no-evidence)"
+        for c in pact.clauses
+        if c.id not in tested
+    ]
+    warnings += [
+        f"{doc.where(('cases', i, 'expected', key))}: unfilled expectation ({TODO}); fill it in before "
+        f"relying on case {case.id!r}"
+        for i, case in enumerate(suite.cases)
+        for key, value in case.expected.items()
+        if is_unfilled(value)
+    ]
     return bound, warnings
 
 
@@ -154,8 +183,14 @@ def load_plan(suite_dir: Path, adversarial: bool = True) -> Plan:
     pact = parse_pact(pact_doc)
     bound, warnings = bind_suite(pact, suite, doc)
     warnings = pact_doc.cut_warnings() + doc.cut_warnings() + warnings
-    plan = Plan(pact=pact, suite=suite, suite_dir=suite_file.parent, checks=bound, warnings=tuple(warnings),
-                suite_file=None if suite_dir.is_dir() else suite_file)
+    plan = Plan(
+        pact=pact,
+        suite=suite,
+        suite_dir=suite_file.parent,
+        checks=bound,
+        warnings=tuple(warnings),
+        suite_file=None if suite_dir.is_dir() else suite_file,
+    )
     if adversarial and isinstance(doc.data, dict) and "adversarial" in doc.data:
         from harness.adversarial import apply_block
 

@@ -47,19 +47,34 @@ def transcript_from_reply(reply: Any, run_id: str, case_id: str, latency_ms: flo
     if isinstance(reply, str):
         return Transcript(run_id=run_id, case_id=case_id, output=reply, latency_ms=latency_ms)
     if not isinstance(reply, dict):
-        return Transcript(run_id=run_id, case_id=case_id, latency_ms=latency_ms,
-                          error=f"agent returned {type(reply).__name__}; expected str or dict with 'output'")
+        return Transcript(
+            run_id=run_id,
+            case_id=case_id,
+            latency_ms=latency_ms,
+            error=f"agent returned {type(reply).__name__}; expected str or dict with 'output'",
+        )
     output = reply.get("output", "")
     if not isinstance(output, str):
         output = json.dumps(output, ensure_ascii=False)
     try:
         calls = tuple(ToolCall.model_validate(c) for c in reply.get("tool_calls") or ())
     except Exception as exc:
-        return Transcript(run_id=run_id, case_id=case_id, output=output, latency_ms=latency_ms,
-                          error=f"agent returned malformed tool_calls: {_short(exc)}")
+        return Transcript(
+            run_id=run_id,
+            case_id=case_id,
+            output=output,
+            latency_ms=latency_ms,
+            error=f"agent returned malformed tool_calls: {_short(exc)}",
+        )
     return Transcript(
-        run_id=run_id, case_id=case_id, output=output, tool_calls=calls, latency_ms=latency_ms,
-        tokens_in=reply.get("tokens_in"), tokens_out=reply.get("tokens_out"), cost_usd=reply.get("cost_usd"),
+        run_id=run_id,
+        case_id=case_id,
+        output=output,
+        tool_calls=calls,
+        latency_ms=latency_ms,
+        tokens_in=reply.get("tokens_in"),
+        tokens_out=reply.get("tokens_out"),
+        cost_usd=reply.get("cost_usd"),
         error=reply.get("error"),
     )
 
@@ -104,8 +119,11 @@ class CommandTarget:
         start = time.perf_counter()
         try:
             proc = await asyncio.create_subprocess_shell(
-                self.command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE, start_new_session=True,
+                self.command,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
             )
         except OSError as exc:
             return _error(run_id, case.id, start, _short(exc))
@@ -162,14 +180,30 @@ class ModelTarget:
         o = self.options
         prompted = case.model_copy(update={"system": o.system}) if o.system is not None else case
         req = LLMRequest(
-            model=self.model, messages=prompted.messages(), temperature=o.temperature, max_tokens=o.max_tokens,
-            seed=o.seed, api_base=o.base_url, api_key=self.api_key, timeout_s=o.timeout_s, retries=o.retries,
-            response_format=o.response_format, tools=list(case.tools) or None, extra=o.extra,
+            model=self.model,
+            messages=prompted.messages(),
+            temperature=o.temperature,
+            max_tokens=o.max_tokens,
+            seed=o.seed,
+            api_base=o.base_url,
+            api_key=self.api_key,
+            timeout_s=o.timeout_s,
+            retries=o.retries,
+            response_format=o.response_format,
+            tools=list(case.tools) or None,
+            extra=o.extra,
         )
         r = await complete(req)
         return Transcript(
-            run_id=run_id, case_id=case.id, output=r.text, tool_calls=r.tool_calls, latency_ms=r.latency_ms,
-            tokens_in=r.tokens_in, tokens_out=r.tokens_out, cost_usd=r.cost_usd, error=r.error,
+            run_id=run_id,
+            case_id=case.id,
+            output=r.text,
+            tool_calls=r.tool_calls,
+            latency_ms=r.latency_ms,
+            tokens_in=r.tokens_in,
+            tokens_out=r.tokens_out,
+            cost_usd=r.cost_usd,
+            error=r.error,
         )
 
 
@@ -197,17 +231,19 @@ def make_target(spec: str, options: TargetOptions | None = None) -> Target:
     options = options or TargetOptions()
     spec = spec.strip()
     if spec.startswith("python:"):
-        return PythonTarget(spec[len("python:"):], options)
+        return PythonTarget(spec[len("python:") :], options)
     if spec.startswith("cmd:"):
-        return CommandTarget(spec[len("cmd:"):], options)
+        return CommandTarget(spec[len("cmd:") :], options)
     if not spec or any(ch.isspace() for ch in spec):
         raise ConfigError(
             f"--target {shlex.quote(spec)}: expected a litellm model (e.g. openai/gpt-4o-mini), "
             "python:module:function or cmd:COMMAND"
         )
     if spec.endswith(".py") or (os.sep in spec and os.path.exists(spec)):
-        raise ConfigError(f"--target {shlex.quote(spec)}: a file, not a target; for a Python agent write "
-                          f"python:{spec}:FUNCTION, for a program cmd:{spec}")
+        raise ConfigError(
+            f"--target {shlex.quote(spec)}: a file, not a target; for a Python agent write "
+            f"python:{spec}:FUNCTION, for a program cmd:{spec}"
+        )
     from harness.llm import route_problem
 
     problem = route_problem(spec, options.base_url)

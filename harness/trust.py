@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
 
-from harness.intervals import Z95, wilson_bounds
-from harness.intervals import wilson as _wilson
+from harness.stats.intervals import Z95, wilson_bounds
+from harness.stats.intervals import wilson as _wilson
 from harness.types import Clause, ClauseResult, ConsequenceRule, Pact, PactDecision, Verdict
 
 DEFAULT_CONFIDENCE = 0.95
@@ -41,11 +41,15 @@ SEVERITY_WEIGHT = {"critical": 3, "major": 2, "minor": 1}
 
 # Used when a pact writes no consequences: the conservative reading of a pact.
 DEFAULT_RULES: tuple[ConsequenceRule, ...] = (
-    ConsequenceRule(when={"severity": "critical", "status": "breached"}, action="suspend",
-                    reason="a critical clause is breached"),
+    ConsequenceRule(
+        when={"severity": "critical", "status": "breached"}, action="suspend", reason="a critical clause is breached"
+    ),
     ConsequenceRule(when={"status": "breached"}, action="restrict", reason="a clause is breached"),
-    ConsequenceRule(when={"status": ["inconclusive", "pending-jury", "no-evidence"]}, action="re-evaluate",
-                    reason="a clause has no conclusive evidence"),
+    ConsequenceRule(
+        when={"status": ["inconclusive", "pending-jury", "no-evidence"]},
+        action="re-evaluate",
+        reason="a clause has no conclusive evidence",
+    ),
     ConsequenceRule(when={"stale": True}, action="re-evaluate", reason="a clause's evidence is stale"),
     ConsequenceRule(when={}, action="approve", reason="every clause is met"),
 )
@@ -136,8 +140,7 @@ def cases_needed_power(passed: int, decided: int, threshold: float, z: float, po
     p = passed / decided
     z_power = NormalDist().inv_cdf(power)
     # The normal approximation: sqrt(N) |p - t| = z sqrt(t (1 - t)) + z_power sqrt(p (1 - p)).
-    approx = ((z * math.sqrt(threshold * (1 - threshold)) + z_power * math.sqrt(p * (1 - p)))
-              / abs(p - threshold)) ** 2
+    approx = ((z * math.sqrt(threshold * (1 - threshold)) + z_power * math.sqrt(p * (1 - p))) / abs(p - threshold)) ** 2
     if approx > _EXACT_UP_TO:  # so large that the saw-tooth is negligible, and the exact sum slow
         return max(0, math.ceil(approx) - decided) if approx <= _MAX_CASES else None
     sizes = np.arange(1, int(2 * approx) + 200, dtype=float)
@@ -155,19 +158,42 @@ def add_power_figures(rows: Sequence[dict[str, Any]]) -> None:
     for r in rows:
         r["cases_needed_power"] = None
         if r.get("cases_needed") is not None:
-            r["cases_needed_power"] = cases_needed_power(r["passed"], r["passed"] + r["failed"] + r["errors"],
-                                                         r["threshold"], z_for(r.get("confidence") or DEFAULT_CONFIDENCE))
+            r["cases_needed_power"] = cases_needed_power(
+                r["passed"],
+                r["passed"] + r["failed"] + r["errors"],
+                r["threshold"],
+                z_for(r.get("confidence") or DEFAULT_CONFIDENCE),
+            )
 
 
-def tally(clause: Clause, verdicts: Iterable[Verdict | Mapping[str, Any]],
-          confidence: float = DEFAULT_CONFIDENCE) -> ClauseResult:
+def tally(
+    clause: Clause, verdicts: Iterable[Verdict | Mapping[str, Any]], confidence: float = DEFAULT_CONFIDENCE
+) -> ClauseResult:
     counts = Counter(v["outcome"] if isinstance(v, Mapping) else v.outcome for v in verdicts)
-    return restate(clause.id, clause.severity, clause.threshold, counts["pass"], counts["fail"], counts["error"],
-                   counts["pending-jury"], counts["inconclusive"], confidence)
+    return restate(
+        clause.id,
+        clause.severity,
+        clause.threshold,
+        counts["pass"],
+        counts["fail"],
+        counts["error"],
+        counts["pending-jury"],
+        counts["inconclusive"],
+        confidence,
+    )
 
 
-def restate(clause_id: str, severity: str, threshold: float, passed: int, failed: int, errors: int, pending: int,
-            inconclusive: int, confidence: float = DEFAULT_CONFIDENCE) -> ClauseResult:
+def restate(
+    clause_id: str,
+    severity: str,
+    threshold: float,
+    passed: int,
+    failed: int,
+    errors: int,
+    pending: int,
+    inconclusive: int,
+    confidence: float = DEFAULT_CONFIDENCE,
+) -> ClauseResult:
     """The clause result for these counts at this confidence (also used to re-judge stored counts)."""
     z = z_for(confidence)
     decided = passed + failed + errors
@@ -188,19 +214,33 @@ def restate(clause_id: str, severity: str, threshold: float, passed: int, failed
         if status == "inconclusive":
             needed = cases_needed(passed, decided, threshold, z)
     return ClauseResult(
-        clause_id=clause_id, severity=severity, n=n, passed=passed, failed=failed, errors=errors, pending=pending,
-        inconclusive=inconclusive, rate=rate, ci_low=low, ci_high=high, threshold=threshold, status=status,
-        confidence=confidence, cases_needed=needed,
+        clause_id=clause_id,
+        severity=severity,
+        n=n,
+        passed=passed,
+        failed=failed,
+        errors=errors,
+        pending=pending,
+        inconclusive=inconclusive,
+        rate=rate,
+        ci_low=low,
+        ci_high=high,
+        threshold=threshold,
+        status=status,
+        confidence=confidence,
+        cases_needed=needed,
     )
 
 
-def clause_result(clause: Clause, verdicts: Iterable[Verdict | Mapping[str, Any]],
-                  confidence: float = DEFAULT_CONFIDENCE) -> ClauseResult:
+def clause_result(
+    clause: Clause, verdicts: Iterable[Verdict | Mapping[str, Any]], confidence: float = DEFAULT_CONFIDENCE
+) -> ClauseResult:
     return tally(clause, verdicts, confidence)
 
 
-def clause_results(pact: Pact, verdicts: Sequence[Verdict | Mapping[str, Any]],
-                   confidence: float = DEFAULT_CONFIDENCE) -> list[ClauseResult]:
+def clause_results(
+    pact: Pact, verdicts: Sequence[Verdict | Mapping[str, Any]], confidence: float = DEFAULT_CONFIDENCE
+) -> list[ClauseResult]:
     by_clause: dict[str, list[Any]] = {c.id: [] for c in pact.clauses}
     for v in verdicts:
         cid = v["clause_id"] if isinstance(v, Mapping) else v.clause_id
@@ -226,8 +266,9 @@ def _matches(value: Any, wanted: Any) -> bool:
     return value in wanted if isinstance(wanted, list) else value == wanted
 
 
-def _rule_matches(rule: ConsequenceRule, pact: Pact, results: Sequence[ClauseResult],
-                  facts: Mapping[str, ClauseFacts]) -> list[str]:
+def _rule_matches(
+    rule: ConsequenceRule, pact: Pact, results: Sequence[ClauseResult], facts: Mapping[str, ClauseFacts]
+) -> list[str]:
     """Ids of the clauses that satisfy every clause condition (or ['*'] for a pact-level match)."""
     when = dict(rule.when)
     if "tier" in when and not _matches(pact.tier, when.pop("tier")):
@@ -237,15 +278,19 @@ def _rule_matches(rule: ConsequenceRule, pact: Pact, results: Sequence[ClauseRes
     hits = []
     for r in results:
         f = facts.get(r.clause_id, ClauseFacts())
-        fields = {"severity": r.severity, "status": r.status, "clause": r.clause_id, "stale": f.stale,
-                  "human_failures": f.human_failures > 0}
+        fields = {
+            "severity": r.severity,
+            "status": r.status,
+            "clause": r.clause_id,
+            "stale": f.stale,
+            "human_failures": f.human_failures > 0,
+        }
         if all(_matches(fields[k], v) for k, v in when.items()):
             hits.append(r.clause_id)
     return hits
 
 
-def decide(pact: Pact, results: Sequence[ClauseResult],
-           facts: Mapping[str, ClauseFacts] | None = None) -> PactDecision:
+def decide(pact: Pact, results: Sequence[ClauseResult], facts: Mapping[str, ClauseFacts] | None = None) -> PactDecision:
     """First matching consequence rule wins; reasons name the clauses that triggered it.
 
     `facts` gives each clause's staleness and open human-confirmed failures; a clause without facts is fresh
@@ -259,8 +304,12 @@ def decide(pact: Pact, results: Sequence[ClauseResult],
             continue
         reason = rule.reason or f"rule {index + 1} ({rule.action}) matched"
         reasons = [reason] + [describe(r, facts.get(r.clause_id)) for r in results if r.clause_id in hits]
-        return PactDecision(pact_id=pact.id, decision=rule.action, reasons=tuple(reasons),
-                            rule_index=index if pact.consequences else None)
+        return PactDecision(
+            pact_id=pact.id,
+            decision=rule.action,
+            reasons=tuple(reasons),
+            rule_index=index if pact.consequences else None,
+        )
     return PactDecision(pact_id=pact.id, decision="re-evaluate", reasons=("no consequence rule matched",))
 
 
@@ -278,8 +327,10 @@ def fmt_duration(seconds: float | None) -> str:
 def describe(r: ClauseResult, f: ClauseFacts | None = None) -> str:
     rate = "n/a" if r.rate is None else f"{r.rate:.0%}"
     ci = "" if r.ci_low is None else f" ({r.confidence:.0%} CI {r.ci_low:.0%}-{r.ci_high:.0%})"
-    text = (f"{r.clause_id} ({r.severity}): {r.status}, pass rate {rate}{ci} of {r.passed + r.failed + r.errors} "
-            f"decided vs threshold {r.threshold:.0%}")
+    text = (
+        f"{r.clause_id} ({r.severity}): {r.status}, pass rate {rate}{ci} of {r.passed + r.failed + r.errors} "
+        f"decided vs threshold {r.threshold:.0%}"
+    )
     if r.inconclusive:
         text += f", {r.inconclusive} inconclusive"
     if r.pending:

@@ -112,9 +112,7 @@ class Case(Record):
         """Chat messages for a chat target: system prompt (with context documents) then the input."""
         system = self.system or ""
         if self.context:
-            docs = "\n\n".join(
-                f"[document {d.id}{': ' + d.title if d.title else ''}]\n{d.text}" for d in self.context
-            )
+            docs = "\n\n".join(f"[document {d.id}{': ' + d.title if d.title else ''}]\n{d.text}" for d in self.context)
             system = f"{system}\n\nContext documents:\n{docs}".strip()
         out: list[dict[str, str]] = [{"role": "system", "content": system}] if system else []
         if isinstance(self.input, str):
@@ -368,7 +366,6 @@ class RunRow(TypedDict):
     status_detail: str | None  # that event's detail (why a run aborted or failed)
     finished_at: datetime | None
     n_done: int
-
 
 
 class ClauseRow(TypedDict):

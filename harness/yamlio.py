@@ -26,9 +26,11 @@ class YamlDoc:
 
     def cut_warnings(self) -> list[str]:
         """One warning per value a `#` probably truncated (`input: receipt #A123` reads as 'receipt')."""
-        return [f"{self.path}:{line}: {format_loc(loc)}: unquoted ' #' starts a YAML comment, so the value is "
-                f"{value!r} and {comment!r} is dropped; quote the value if the '#' belongs to it"
-                for loc, line, value, comment in self.cut_scalars]
+        return [
+            f"{self.path}:{line}: {format_loc(loc)}: unquoted ' #' starts a YAML comment, so the value is "
+            f"{value!r} and {comment!r} is dropped; quote the value if the '#' belongs to it"
+            for loc, line, value, comment in self.cut_scalars
+        ]
 
     def where(self, loc: Loc) -> str:
         """`file:line: field` for a location (the nearest enclosing line when the exact one is unknown)."""
@@ -87,13 +89,20 @@ def _note_cut(node: yaml.ScalarNode, loc: Loc, budget: _Budget) -> None:
     line = node.end_mark.line
     if line >= len(budget.lines):
         return
-    m = re.match(r"([ \t]+)(#.*)", budget.lines[line][node.end_mark.column:])
+    m = re.match(r"([ \t]+)(#.*)", budget.lines[line][node.end_mark.column :])
     if m and (len(m[1]) == 1 or (len(m[2]) > 1 and not m[2][1].isspace())):
         budget.cuts.append((loc, line + 1, node.value, m[2].rstrip()))
 
 
-def _build(node: yaml.Node, loc: Loc, lines: dict[Loc, int], doc_path: Path, loader: _Loader,
-           budget: _Budget, in_alias: bool = False) -> Any:
+def _build(
+    node: yaml.Node,
+    loc: Loc,
+    lines: dict[Loc, int],
+    doc_path: Path,
+    loader: _Loader,
+    budget: _Budget,
+    in_alias: bool = False,
+) -> Any:
     if len(loc) > MAX_DEPTH:
         raise LoadError(f"nesting deeper than {MAX_DEPTH} levels", where=f"{doc_path}:{node.start_mark.line + 1}")
     in_alias = in_alias or id(node) in budget.seen
@@ -102,24 +111,31 @@ def _build(node: yaml.Node, loc: Loc, lines: dict[Loc, int], doc_path: Path, loa
         budget.alias_nodes += 1
         if budget.alias_nodes > MAX_ALIAS_NODES:
             # Refused while building, before the expansion exists: counting costs at most the bound itself.
-            raise LoadError(f"YAML aliases expand to more than {MAX_ALIAS_NODES} nodes (an alias bomb?)",
-                            where=f"{doc_path}:{node.start_mark.line + 1}")
+            raise LoadError(
+                f"YAML aliases expand to more than {MAX_ALIAS_NODES} nodes (an alias bomb?)",
+                where=f"{doc_path}:{node.start_mark.line + 1}",
+            )
     lines.setdefault(loc, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
             if key == "<<":
-                raise LoadError("YAML merge keys (<<) are not supported", where=f"{doc_path}:{key_node.start_mark.line + 1}")
+                raise LoadError(
+                    "YAML merge keys (<<) are not supported", where=f"{doc_path}:{key_node.start_mark.line + 1}"
+                )
             if key in out:
                 raise LoadError(
-                    f"duplicate key {key!r}", where=f"{doc_path}:{key_node.start_mark.line + 1}: {format_loc(loc + (key,))}"
+                    f"duplicate key {key!r}",
+                    where=f"{doc_path}:{key_node.start_mark.line + 1}: {format_loc(loc + (key,))}",
                 )
             lines[loc + (key,)] = key_node.start_mark.line + 1
             out[key] = _build(value_node, loc + (key,), lines, doc_path, loader, budget, in_alias)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_build(item, loc + (i,), lines, doc_path, loader, budget, in_alias) for i, item in enumerate(node.value)]
+        return [
+            _build(item, loc + (i,), lines, doc_path, loader, budget, in_alias) for i, item in enumerate(node.value)
+        ]
     if not in_alias and isinstance(node, yaml.ScalarNode):
         _note_cut(node, loc, budget)
     return loader.construct_object(node, deep=True)

@@ -14,8 +14,8 @@ from typing import Any
 
 from suitefiles import BASIC_PACT, basic_suite, write_agent, write_suite
 
-from harness.agreement import case_agreement
 from harness.pipeline import RunSettings, execute, finish, start_run
+from harness.stats.agreement import case_agreement
 from harness.store import Store
 from harness.suite import load_plan
 from harness.target import make_target
@@ -33,8 +33,12 @@ def run_suite(db: Path, suite_dir: Path, agent: str = "bot", confidence: float =
     return run_id
 
 
-def det_suite(root: Path, pact_changes: dict[str, Any] | None = None, n: int = 6,
-              clauses: tuple[str, ...] = ("says-hello", "label-right")) -> Path:
+def det_suite(
+    root: Path,
+    pact_changes: dict[str, Any] | None = None,
+    n: int = 6,
+    clauses: tuple[str, ...] = ("says-hello", "label-right"),
+) -> Path:
     """A suite with only deterministic clauses tested (the jury clause is in the pact, tested by no case)."""
     pact = copy.deepcopy(BASIC_PACT)
     pact.update(pact_changes or {})
@@ -76,8 +80,9 @@ def jury_suite(root: Path, pact: dict[str, Any] | None = None, n: int = 10) -> P
     return path
 
 
-def jury_run(db: Path, suite_dir: Path, agent: str = "bot",
-             votes: list[tuple[int, str, str, str, str]] | None = None) -> str:
+def jury_run(
+    db: Path, suite_dir: Path, agent: str = "bot", votes: list[tuple[int, str, str, str, str]] | None = None
+) -> str:
     """A completed run where `tone` was decided by a panel with exactly these votes (others: 3-0 pass)."""
     plan = load_plan(suite_dir)
     table = {n: rest for n, *rest in (votes if votes is not None else QUEUE_VOTES)}
@@ -89,22 +94,46 @@ def jury_run(db: Path, suite_dir: Path, agent: str = "bot",
         for i, case in enumerate(plan.suite.cases):
             labels = table.get(i, ("pass", "pass", "pass", "pass"))
             ballot_votes = tuple(
-                Vote(case_id=case.id, clause_id="tone", judge=j, model=f"openai/{j}", label=label,
-                     rationale=f"{j} thinks {label} on {case.id}",
-                     abstain_reason="unparseable reply" if label == "abstain" else None, cache_key=f"{run_id}{i}{j}")
-                for j, label in zip(JUDGES, labels[:3]))
+                Vote(
+                    case_id=case.id,
+                    clause_id="tone",
+                    judge=j,
+                    model=f"openai/{j}",
+                    label=label,
+                    rationale=f"{j} thinks {label} on {case.id}",
+                    abstain_reason="unparseable reply" if label == "abstain" else None,
+                    cache_key=f"{run_id}{i}{j}",
+                )
+                for j, label in zip(JUDGES, labels[:3])
+            )
             ballot = Ballot(case_id=case.id, clause_id="tone", votes=ballot_votes)
             agree = case_agreement(ballot)
             transcript = Transcript(run_id=run_id, case_id=case.id, output=f'{{"greeting": "hello {i}"}}')
-            results.append(CaseResult(
-                case=case, transcript=transcript,
-                checks=(CheckResult(case_id=case.id, clause_id="says-hello", index=0, check="icontains",
-                                    outcome="pass"),),
-                verdicts=(Verdict(case_id=case.id, clause_id="says-hello", outcome="pass", decided_by="checks"),
-                          Verdict(case_id=case.id, clause_id="tone", outcome=labels[3], decided_by="panel",
-                                  method="majority", split=agree.split, entropy_bits=agree.entropy_bits,
-                                  unanimous=agree.unanimous)),
-                ballots=(ballot,)))
+            results.append(
+                CaseResult(
+                    case=case,
+                    transcript=transcript,
+                    checks=(
+                        CheckResult(
+                            case_id=case.id, clause_id="says-hello", index=0, check="icontains", outcome="pass"
+                        ),
+                    ),
+                    verdicts=(
+                        Verdict(case_id=case.id, clause_id="says-hello", outcome="pass", decided_by="checks"),
+                        Verdict(
+                            case_id=case.id,
+                            clause_id="tone",
+                            outcome=labels[3],
+                            decided_by="panel",
+                            method="majority",
+                            split=agree.split,
+                            entropy_bits=agree.entropy_bits,
+                            unanimous=agree.unanimous,
+                        ),
+                    ),
+                    ballots=(ballot,),
+                )
+            )
         store.write_results(run_id, results)
         finish(store, plan, run_id)
     return run_id

@@ -39,7 +39,7 @@ JUDGE_MODELS = {"ev-a": "openai/gpt-4o-mini", "ev-b": "openai/ev-judge-b", "ev-c
 V1_WRONG = {2}
 V2_WRONG = {1, 4}
 
-AGENT = '''
+AGENT = """
 import json
 
 V1_WRONG = %r
@@ -64,7 +64,7 @@ def respond_v2(case):
 
 def respond_old(case):
     return {"output": "hello there", "tokens_in": 3, "tokens_out": 2, "cost_usd": 0.0005}
-''' % (V1_WRONG, V2_WRONG, PAYLOAD_OUTPUT)  # noqa: UP031 (braces in the code: % reads better)
+""" % (V1_WRONG, V2_WRONG, PAYLOAD_OUTPUT)  # noqa: UP031 (braces in the code: % reads better)
 
 PASS = json.dumps({"verdict": "pass", "rationale": "courteous and helpful"})
 
@@ -90,8 +90,15 @@ def evidence_pact() -> dict[str, Any]:
     pact = copy.deepcopy(BASIC_PACT)
     pact["id"] = "evidence-pact"
     pact["clauses"][2]["threshold"] = 0.5
-    pact["clauses"].append({"id": "helpful", "claim": "Answers helpfully and says what happens next.",
-                            "verify": "jury", "threshold": 0.5, "severity": "minor"})
+    pact["clauses"].append(
+        {
+            "id": "helpful",
+            "claim": "Answers helpfully and says what happens next.",
+            "verify": "jury",
+            "threshold": 0.5,
+            "severity": "minor",
+        }
+    )
     return pact
 
 
@@ -99,15 +106,35 @@ def evidence_suite() -> dict[str, Any]:
     cases = []
     for i in range(N_CASES):
         text = f"hello number {i}" if i else f"{PAYLOAD_INPUT} hello number {i}"
-        cases.append({"id": f"case-{i:03d}", "clauses": ["says-hello", "label-right", "tone", "helpful"],
-                      "input": text, "expected": {"label": "even" if i % 2 == 0 else "odd"}})
+        cases.append(
+            {
+                "id": f"case-{i:03d}",
+                "clauses": ["says-hello", "label-right", "tone", "helpful"],
+                "input": text,
+                "expected": {"label": "even" if i % 2 == 0 else "odd"},
+            }
+        )
     return {"id": "evidence-suite", "cases": cases}
 
 
 def old_pact() -> dict[str, Any]:
-    return {"id": "old-pact", "version": "0.9.0", "tier": "low", "owner": "evals-team", "freshness": "30d",
-            "clauses": [{"id": "greets", "claim": "Greets.", "verify": "deterministic", "threshold": 0.5,
-                         "severity": "minor", "checks": [{"check": "icontains", "value": "hello"}]}]}
+    return {
+        "id": "old-pact",
+        "version": "0.9.0",
+        "tier": "low",
+        "owner": "evals-team",
+        "freshness": "30d",
+        "clauses": [
+            {
+                "id": "greets",
+                "claim": "Greets.",
+                "verify": "deterministic",
+                "threshold": 0.5,
+                "severity": "minor",
+                "checks": [{"check": "icontains", "value": "hello"}],
+            }
+        ],
+    }
 
 
 @dataclass
@@ -147,14 +174,24 @@ def build(base: Path) -> EvidenceStore:
     root = base / "evidence"
     suite = write_suite(root / "suite", pact=evidence_pact(), suite=evidence_suite())
     (suite / "agent.py").write_text(AGENT)
-    old = write_suite(root / "old", pact=old_pact(), suite={"id": "old-suite", "cases": [
-        {"id": f"old-{i}", "clauses": ["greets"], "input": f"hi {i}"} for i in range(3)]})
+    old = write_suite(
+        root / "old",
+        pact=old_pact(),
+        suite={
+            "id": "old-suite",
+            "cases": [{"id": f"old-{i}", "clauses": ["greets"], "input": f"hi {i}"} for i in range(3)],
+        },
+    )
     db = root / "results" / "pactjury.duckdb"
     store = EvidenceStore(root=root, db=db)
     responder = ScriptedResponder(default=judges)
     with start_in_thread(responder) as server:
-        panel = write_panel(root / "panels", server.url,
-                            [{"name": name, "model": model} for name, model in JUDGE_MODELS.items()], id="ev-panel")
+        panel = write_panel(
+            root / "panels",
+            server.url,
+            [{"name": name, "model": model} for name, model in JUDGE_MODELS.items()],
+            id="ev-panel",
+        )
         agent = f"python:{suite / 'agent.py'}"
         runs = [
             (old, ["--target", f"python:{suite / 'agent.py'}:respond_old", "--agent-version", "1.0"]),

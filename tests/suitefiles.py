@@ -14,10 +14,22 @@ BASIC_PACT: dict[str, Any] = {
     "owner": "evals-team",
     "freshness": "7d",
     "clauses": [
-        {"id": "says-hello", "claim": "Greets the user.", "verify": "deterministic", "threshold": 0.5,
-         "severity": "critical", "checks": [{"check": "icontains", "value": "hello"}]},
-        {"id": "label-right", "claim": "Returns the expected label.", "verify": "deterministic", "threshold": 0.9,
-         "severity": "major", "checks": [{"check": "json-path", "path": "$.label", "equals": {"expected": "label"}}]},
+        {
+            "id": "says-hello",
+            "claim": "Greets the user.",
+            "verify": "deterministic",
+            "threshold": 0.5,
+            "severity": "critical",
+            "checks": [{"check": "icontains", "value": "hello"}],
+        },
+        {
+            "id": "label-right",
+            "claim": "Returns the expected label.",
+            "verify": "deterministic",
+            "threshold": 0.9,
+            "severity": "major",
+            "checks": [{"check": "json-path", "path": "$.label", "equals": {"expected": "label"}}],
+        },
         {"id": "tone", "claim": "Is courteous.", "verify": "jury", "threshold": 0.8, "severity": "minor"},
     ],
     "consequences": [
@@ -31,20 +43,31 @@ BASIC_PACT: dict[str, Any] = {
 def basic_suite(n: int = 4) -> dict[str, Any]:
     cases = []
     for i in range(n):
-        cases.append({
-            "id": f"case-{i:03d}",
-            "clauses": ["says-hello", "label-right", "tone"],
-            "input": f"hello number {i}",
-            "expected": {"label": "even" if i % 2 == 0 else "odd"},
-        })
+        cases.append(
+            {
+                "id": f"case-{i:03d}",
+                "clauses": ["says-hello", "label-right", "tone"],
+                "input": f"hello number {i}",
+                "expected": {"label": "even" if i % 2 == 0 else "odd"},
+            }
+        )
     return {"id": "demo-suite", "cases": cases}
 
 
-def write_suite(root: Path, pact: dict[str, Any] | None = None, suite: dict[str, Any] | None = None,
-                pact_text: str | None = None, suite_text: str | None = None) -> Path:
+def write_suite(
+    root: Path,
+    pact: dict[str, Any] | None = None,
+    suite: dict[str, Any] | None = None,
+    pact_text: str | None = None,
+    suite_text: str | None = None,
+) -> Path:
     root.mkdir(parents=True, exist_ok=True)
-    (root / "pact.yaml").write_text(pact_text if pact_text is not None else yaml.safe_dump(pact or BASIC_PACT, sort_keys=False))
-    (root / "suite.yaml").write_text(suite_text if suite_text is not None else yaml.safe_dump(suite or basic_suite(), sort_keys=False))
+    (root / "pact.yaml").write_text(
+        pact_text if pact_text is not None else yaml.safe_dump(pact or BASIC_PACT, sort_keys=False)
+    )
+    (root / "suite.yaml").write_text(
+        suite_text if suite_text is not None else yaml.safe_dump(suite or basic_suite(), sort_keys=False)
+    )
     return root
 
 
@@ -76,9 +99,14 @@ def write_agent(root: Path) -> Path:
 def write_panel(root: Path, url: str, judges: list[dict[str, Any]], **options: Any) -> Path:
     """A panel file whose judges all talk to the fake OpenAI-compatible server at `url`."""
     root.mkdir(parents=True, exist_ok=True)
-    spec = {"id": options.pop("id", "test-panel"), "judges": [
-        {"api_base": url, "retries": 0, "timeout_s": 10, **j, "model": j.get("model", f"openai/{j['name']}")}
-        for j in judges], **options}
+    spec = {
+        "id": options.pop("id", "test-panel"),
+        "judges": [
+            {"api_base": url, "retries": 0, "timeout_s": 10, **j, "model": j.get("model", f"openai/{j['name']}")}
+            for j in judges
+        ],
+        **options,
+    }
     path = root / f"{spec['id']}.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path

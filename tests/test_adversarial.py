@@ -42,8 +42,9 @@ def text_of(case: Case) -> str:
 def test_same_seed_same_case_and_seeds_matter(name):
     first, again = attack(name, seed=5), attack(name, seed=5)
     assert first == again and first.hash == again.hash
-    outputs = {json.dumps(attack(name, seed=s).model_dump(mode="json", exclude={"mutation"}), sort_keys=True)
-               for s in range(8)}
+    outputs = {
+        json.dumps(attack(name, seed=s).model_dump(mode="json", exclude={"mutation"}), sort_keys=True) for s in range(8)
+    }
     assert len(outputs) >= 2, f"{name}: the seed changes nothing"
 
 
@@ -59,8 +60,9 @@ def test_mutated_case_keeps_clauses_and_expectations_and_records_what_it_did(nam
     assert (m.input, m.context) != (TICKET.input, TICKET.context)
     # the hash covers the mutator and what it did
     assert m.hash == content_hash(m.model_dump(mode="json", exclude={"tags", "hash"})) != TICKET.hash
-    assert m.model_copy(update={"mutation": {}}).model_dump(mode="json", exclude={"tags", "hash"}) != \
-        m.model_dump(mode="json", exclude={"tags", "hash"})
+    assert m.model_copy(update={"mutation": {}}).model_dump(mode="json", exclude={"tags", "hash"}) != m.model_dump(
+        mode="json", exclude={"tags", "hash"}
+    )
     json.dumps(m.mutation)  # storable
 
 
@@ -138,7 +140,7 @@ def test_multi_turn_splits_the_request_and_joins_back():
     # a chat keeps its history; its last user turn is the one split
     c = attack("multi-turn", case=CHAT)
     assert c.input[: len(CHAT.input) - 1] == CHAT.input[:-1]
-    split = [t.content for t in c.input[len(CHAT.input) - 1:] if t.role == "user"]
+    split = [t.content for t in c.input[len(CHAT.input) - 1 :] if t.role == "user"]
     assert join_turns(split, c.mutation["separators"]) == CHAT.input[-1].content
 
 
@@ -167,7 +169,7 @@ def test_indirect_injection_is_planted_in_a_context_document():
     (planted,) = e.context
     at, inserted = e.mutation["inserted_at"], e.mutation["inserted"]
     assert e.mutation["payload"] in planted.text
-    assert planted.text[:at] + planted.text[at + len(inserted):] == with_doc.context[0].text
+    assert planted.text[:at] + planted.text[at + len(inserted) :] == with_doc.context[0].text
 
 
 @pytest.mark.parametrize("name", ["roleplay", "hypothetical", "authority"])
@@ -212,8 +214,14 @@ def _suite(tmp_path, block, n=4):
 
 def test_block_aims_mutators_per_clause_and_keeps_originals(tmp_path):
     plain = load_plan(write_suite(tmp_path / "plain", suite=basic_suite(4)))
-    root = _suite(tmp_path, {"seed": 7, "mutators": {"label-right": ["base64", "typos"], "tone": ["authority"]},
-                             "params": {"typos": {"rate": 0.5}}})
+    root = _suite(
+        tmp_path,
+        {
+            "seed": 7,
+            "mutators": {"label-right": ["base64", "typos"], "tone": ["authority"]},
+            "params": {"typos": {"rate": 0.5}},
+        },
+    )
     plan = load_plan(root)
     ids = [c.id for c in plan.suite.cases]
     assert ids[:4] == [c.id for c in plain.suite.cases]
@@ -232,23 +240,38 @@ def test_block_aims_mutators_per_clause_and_keeps_originals(tmp_path):
 
 def test_block_list_form_and_variants(tmp_path):
     plan = load_plan(_suite(tmp_path, {"mutators": ["rot13"], "variants": 2}, n=2))
-    assert [c.id for c in plan.suite.cases] == ["case-000", "case-001", "case-000~rot13", "case-000~rot13-2",
-                                                "case-001~rot13", "case-001~rot13-2"]
+    assert [c.id for c in plan.suite.cases] == [
+        "case-000",
+        "case-001",
+        "case-000~rot13",
+        "case-000~rot13-2",
+        "case-001~rot13",
+        "case-001~rot13-2",
+    ]
     assert plan.suite.cases[2].mutation["targets"] == ["says-hello", "label-right", "tone"]
     assert plan.suite.cases[2].input != plan.suite.cases[3].input
 
 
-@pytest.mark.parametrize("block, message", [
-    ({"mutators": {"label-right": ["base64", "b64"]}},
-     r"adversarial\.mutators\.label-right\[1\]: unknown mutator 'b64'; valid mutators: .*homoglyph"),
-    ({"mutators": {"no-such-clause": ["base64"]}},
-     r"adversarial\.mutators\.no-such-clause: unknown clause 'no-such-clause'; pact demo-pact has: says-hello"),
-    ({"mutators": ["typos"], "params": {"typos": {"speed": 2}}},
-     r"adversarial\.params\.typos: mutator 'typos': unknown parameter 'speed'"),
-    ({"mutators": ["typos"], "seed": "seven"}, r"adversarial\.seed: seed must be an integer"),
-    ({"mutators": ["typos"], "mutatorz": []}, r"adversarial\.mutatorz: unknown field 'mutatorz'"),
-    ({"seed": 1}, r"adversarial: missing required field 'mutators'"),
-])
+@pytest.mark.parametrize(
+    "block, message",
+    [
+        (
+            {"mutators": {"label-right": ["base64", "b64"]}},
+            r"adversarial\.mutators\.label-right\[1\]: unknown mutator 'b64'; valid mutators: .*homoglyph",
+        ),
+        (
+            {"mutators": {"no-such-clause": ["base64"]}},
+            r"adversarial\.mutators\.no-such-clause: unknown clause 'no-such-clause'; pact demo-pact has: says-hello",
+        ),
+        (
+            {"mutators": ["typos"], "params": {"typos": {"speed": 2}}},
+            r"adversarial\.params\.typos: mutator 'typos': unknown parameter 'speed'",
+        ),
+        ({"mutators": ["typos"], "seed": "seven"}, r"adversarial\.seed: seed must be an integer"),
+        ({"mutators": ["typos"], "mutatorz": []}, r"adversarial\.mutatorz: unknown field 'mutatorz'"),
+        ({"seed": 1}, r"adversarial: missing required field 'mutators'"),
+    ],
+)
 def test_block_errors_name_file_line_and_field(tmp_path, block, message):
     root = _suite(tmp_path, block)
     with pytest.raises(ConfigError, match=message) as err:
@@ -272,8 +295,9 @@ def test_mutate_plan_adds_attacks_on_originals_once(tmp_path):
     ids = [c.id for c in more.suite.cases]
     assert ids.count("case-000~base64") == 1 and "case-000~multi-turn" in ids
     assert not any(i.count("~") > 1 for i in ids)  # no attacks on attacks
-    assert more.suite.hash != plan.suite.hash and mutate_plan(plan, ["base64", "multi-turn"]).suite.hash == \
-        more.suite.hash
+    assert (
+        more.suite.hash != plan.suite.hash and mutate_plan(plan, ["base64", "multi-turn"]).suite.hash == more.suite.hash
+    )
 
 
 def test_example_suites_exercise_every_mutator():
@@ -286,8 +310,15 @@ def test_example_suites_exercise_every_mutator():
 
 def test_hand_written_mutated_cases_load_with_their_record(tmp_path):
     suite = basic_suite(1)
-    suite["cases"].append({**suite["cases"][0], "id": "case-000~manual", "mutated_from": "case-000",
-                           "mutator": "manual", "mutation": {"note": "written by hand"}})
+    suite["cases"].append(
+        {
+            **suite["cases"][0],
+            "id": "case-000~manual",
+            "mutated_from": "case-000",
+            "mutator": "manual",
+            "mutation": {"note": "written by hand"},
+        }
+    )
     plan = load_plan(write_suite(tmp_path / "s", suite=suite))
     manual = plan.suite.cases[1]
     assert manual.mutator == "manual" and manual.mutation == {"note": "written by hand"}

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from harness.aggregate import METHODS, AggregateOptions, aggregate, can_still_change, dawid_skene
 from harness.errors import ConfigError
+from harness.jury.aggregate import METHODS, AggregateOptions, aggregate, can_still_change, dawid_skene
 from harness.types import Ballot, Vote
 
 
@@ -160,8 +160,15 @@ def test_votes_without_score_abstain_for_score_methods():
 
 
 def test_registry_and_unknown_method():
-    assert set(METHODS) == {"majority", "supermajority", "unanimous", "weighted", "mean-score", "median-score",
-                            "dawid-skene"}
+    assert set(METHODS) == {
+        "majority",
+        "supermajority",
+        "unanimous",
+        "weighted",
+        "mean-score",
+        "median-score",
+        "dawid-skene",
+    }
     with pytest.raises(ConfigError) as e:
         aggregate("plurality", [], AggregateOptions())
     assert "plurality" in str(e.value) and "majority" in str(e.value) and "dawid-skene" in str(e.value)
@@ -173,8 +180,12 @@ def test_one_decision_per_ballot_in_order():
     bs = [labels("pass"), labels("fail"), labels(), labels("pass", "pass")]
     bs = [ballot(*(vote(v.judge, v.label, score=5.0 if v.label == "pass" else 1.0) for v in b.votes)) for b in bs]
     for method in METHODS:
-        assert [d.outcome for d in aggregate(method, bs, AggregateOptions())] == \
-               ["pass", "fail", "inconclusive", "pass"], method
+        assert [d.outcome for d in aggregate(method, bs, AggregateOptions())] == [
+            "pass",
+            "fail",
+            "inconclusive",
+            "pass",
+        ], method
     assert aggregate("majority", [], AggregateOptions()) == []
 
 
@@ -187,8 +198,9 @@ def synthetic_run(seed=7, n=200):
     truth = rng.random(n) < 0.4
     ballots = []
     for i, t in enumerate(truth):
-        vs = [vote(f"good{k}", "pass" if (t if rng.random() < 0.9 else not t) else "fail", case=f"c{i}")
-              for k in range(3)]
+        vs = [
+            vote(f"good{k}", "pass" if (t if rng.random() < 0.9 else not t) else "fail", case=f"c{i}") for k in range(3)
+        ]
         vs += [vote(f"coin{k}", "pass" if rng.random() < 0.5 else "fail", case=f"c{i}") for k in range(2)]
         ballots.append(ballot(*vs, case=f"c{i}"))
     return truth, ballots
@@ -201,8 +213,10 @@ def accuracy(decisions, truth):
 def test_dawid_skene_beats_majority_and_recovers_reliability():
     truth, ballots = synthetic_run()
     opts = AggregateOptions()
-    ds, mv = accuracy(aggregate("dawid-skene", ballots, opts), truth), accuracy(aggregate("majority", ballots, opts),
-                                                                             truth)
+    ds, mv = (
+        accuracy(aggregate("dawid-skene", ballots, opts), truth),
+        accuracy(aggregate("majority", ballots, opts), truth),
+    )
     assert ds > mv + 0.02 and ds >= 0.95
     posteriors, reliability, prior = dawid_skene(ballots)
     assert prior == pytest.approx(truth.mean(), abs=0.05)
@@ -220,7 +234,7 @@ def test_dawid_skene_discounts_an_adversarial_judge():
     case only c votes, "pass": the majority rule follows c; Dawid-Skene has learnt that c inverts the truth.
 
     With a and b (nearly) certain, the 8 posteriors are 0/1 and the ninth, p, is a fixed point of the EM
-    updates under the Beta(2, 1.01) judge prior and the +0.01 class-prior counts of harness.aggregate:
+    updates under the Beta(2, 1.01) judge prior and the +0.01 class-prior counts of harness.jury.aggregate:
     c's sensitivity s = (p + 1) / (4 + p + 1.01), specificity q = 1 / (4 + (1 - p) + 1.01),
     prior pi = (4 + p + 0.01) / (9 + 0.02), and p = pi s / (pi s + (1 - pi)(1 - q)).
     """
@@ -256,18 +270,25 @@ def test_dawid_skene_believes_a_lone_judge_on_a_tiny_run():
 def test_dawid_skene_symmetric_split_is_a_tie(tie):
     """Swapping pass/fail together with judges a/b maps this run onto itself, so the estimated
     reliabilities are mirror images and a's pass against b's fail has posterior exactly 1/2."""
-    bs = [ballot(vote("a", "pass"), vote("b", "pass")), ballot(vote("a", "pass"), vote("b", "pass")),
-          ballot(vote("a", "fail"), vote("b", "fail")), ballot(vote("a", "fail"), vote("b", "fail")),
-          ballot(vote("a", "pass"), vote("b", "fail")), ballot(vote("a", "fail"), vote("b", "pass"))]
+    bs = [
+        ballot(vote("a", "pass"), vote("b", "pass")),
+        ballot(vote("a", "pass"), vote("b", "pass")),
+        ballot(vote("a", "fail"), vote("b", "fail")),
+        ballot(vote("a", "fail"), vote("b", "fail")),
+        ballot(vote("a", "pass"), vote("b", "fail")),
+        ballot(vote("a", "fail"), vote("b", "pass")),
+    ]
     d = aggregate("dawid-skene", bs, AggregateOptions(tie=tie))
     assert d[4].score == pytest.approx(0.5, abs=1e-12) and d[4].outcome == tie
     assert d[0].outcome == "pass" and d[2].outcome == "fail"
 
 
 def test_dawid_skene_samples_quorum_and_empty():
-    bs = [ballot(vote("a", "pass", sample=0), vote("a", "pass", sample=1), vote("b", "fail")),
-          ballot(vote("a", "abstain"), vote("b", "abstain")),
-          ballot(vote("a", "fail"), vote("b", "fail"))]
+    bs = [
+        ballot(vote("a", "pass", sample=0), vote("a", "pass", sample=1), vote("b", "fail")),
+        ballot(vote("a", "abstain"), vote("b", "abstain")),
+        ballot(vote("a", "fail"), vote("b", "fail")),
+    ]
     posteriors, rel, _ = dawid_skene(bs)
     assert posteriors[1] is None and set(rel) == {"a", "b"}
     d = aggregate("dawid-skene", bs, AggregateOptions(quorum=2))
@@ -298,7 +319,7 @@ def check_exhaustively(method, cast_options, future_options, option_sets, max_vo
             for cast in product(cast_options, repeat=k):
                 so_far = [vote(POOL[i], lab, score=s) for i, (lab, s) in enumerate(cast)]
                 for r in range(max_votes + 1 - k):
-                    remaining = POOL[k:k + r]
+                    remaining = POOL[k : k + r]
                     want = brute_force(method, so_far, remaining, opts, future_options)
                     got = can_still_change(method, so_far, remaining, opts)
                     assert got == want, (method, cast, remaining, opts)
@@ -311,10 +332,13 @@ LABELS = [("pass", None), ("fail", None), ("abstain", None)]
 
 @pytest.mark.parametrize("method", ["majority", "supermajority", "unanimous", "weighted"])
 def test_can_still_change_matches_brute_force_for_labels(method):
-    option_sets = [AggregateOptions(quorum=q, tie=t, fraction=f, weights=w)
-                   for q in (1, 2, 3) for t in ("fail", "pass", "inconclusive")
-                   for f in ((2 / 3, 0.75) if method == "supermajority" else (2 / 3,))
-                   for w in (WEIGHT_SETS if method == "weighted" else ({},))]
+    option_sets = [
+        AggregateOptions(quorum=q, tie=t, fraction=f, weights=w)
+        for q in (1, 2, 3)
+        for t in ("fail", "pass", "inconclusive")
+        for f in ((2 / 3, 0.75) if method == "supermajority" else (2 / 3,))
+        for w in (WEIGHT_SETS if method == "weighted" else ({},))
+    ]
     check_exhaustively(method, LABELS, LABELS, option_sets, max_votes=5)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from statsmodels.stats.inter_rater import aggregate_raters
 
-from harness.agreement import (
+from harness.stats.agreement import (
     alpha,
     case_agreement,
     cohen_from_table,
@@ -70,8 +70,18 @@ def test_case_agreement_needs_two_valid_votes_for_unanimity():
 def test_fleiss_wikipedia_worked_example():
     """Wikipedia, "Fleiss' kappa", section "Worked example": 10 subjects x 14 raters x 5 categories, kappa = 0.210.
     (This table is the article's own illustration; Fleiss (1971) is checked on its own data below.)"""
-    counts = [[0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0], [2, 2, 8, 1, 1],
-              [7, 7, 0, 0, 0], [3, 2, 6, 3, 0], [2, 5, 3, 2, 2], [6, 5, 2, 1, 0], [0, 2, 2, 3, 7]]
+    counts = [
+        [0, 0, 0, 0, 14],
+        [0, 2, 6, 4, 2],
+        [0, 0, 3, 5, 6],
+        [0, 3, 9, 2, 0],
+        [2, 2, 8, 1, 1],
+        [7, 7, 0, 0, 0],
+        [3, 2, 6, 3, 0],
+        [2, 5, 3, 2, 2],
+        [6, 5, 2, 1, 0],
+        [0, 2, 2, 3, 7],
+    ]
     assert fleiss_from_counts(np.array(counts)) == pytest.approx(0.210, abs=5e-4)
 
 
@@ -79,9 +89,11 @@ def test_fleiss_1971_psychiatric_diagnoses():
     """Fleiss, J. L. (1971). Measuring nominal scale agreement among many raters. Psychological Bulletin 76(5),
     378-382: 30 patients, 6 psychiatrists, 5 diagnoses (Table 1); overall kappa = .430. The rater-by-rater
     form used here is the `diagnoses` data set of the R package irr (Gamer et al.), built from that table."""
-    rows = ("444444 222555 233335 555555 222444 113333 333355 113334 114444 555555 144444 124444 222333 144444 "
-            "224445 333335 111455 111112 224444 133555 555555 244444 224555 114444 144445 222224 111155 224444 "
-            "133333 555555").split()
+    rows = (
+        "444444 222555 233335 555555 222444 113333 333355 113334 114444 555555 144444 124444 222333 144444 "
+        "224445 333335 111455 111112 224444 133555 555555 244444 224555 114444 144445 222224 111155 224444 "
+        "133333 555555"
+    ).split()
     data = np.array([[int(c) for c in r] for r in rows])
     counts, _ = aggregate_raters(data)
     assert counts.shape == (30, 5)
@@ -224,8 +236,7 @@ def test_incomplete_ballots_are_excluded_and_verdicts_stay_aligned():
 def test_first_sample_represents_a_judge_in_rater_statistics():
     # x's sample 0 (listed neither first nor last) says fail, samples 1 and 2 pass; y says fail:
     # the rater matrix holds fail/fail.
-    b = ballot(vote("x", "pass", sample=1), vote("x", "fail", sample=0), vote("x", "pass", sample=2),
-               vote("y", "fail"))
+    b = ballot(vote("x", "pass", sample=1), vote("x", "fail", sample=0), vote("x", "pass", sample=2), vote("y", "fail"))
     s = panel_agreement([b])
     assert s.percent_agreement == 1.0
     assert s.judges[0].n == 3 and s.judges[0].pass_rate == pytest.approx(2 / 3)  # per-judge rates count every sample
@@ -235,8 +246,13 @@ def test_first_sample_represents_a_judge_in_rater_statistics():
 
 
 def undefined(s):
-    return (s.percent_agreement, s.fleiss_kappa, s.krippendorff_alpha_nominal, s.krippendorff_alpha_ordinal,
-            s.krippendorff_alpha_interval)
+    return (
+        s.percent_agreement,
+        s.fleiss_kappa,
+        s.krippendorff_alpha_nominal,
+        s.krippendorff_alpha_ordinal,
+        s.krippendorff_alpha_interval,
+    )
 
 
 def test_no_ballots():
@@ -258,8 +274,10 @@ def test_one_judge_all_abstain_and_no_variance():
 
 def test_everything_is_json_serialisable():
     rows = [["p", "p", "f"], ["f", "a", "f"], ["p", "p", "p"]]
-    bs = [ballot(*(v.model_copy(update={"score": 4.0 if v.label == "pass" else 2.0}) for v in b.votes), case=b.case_id)
-          for b in run(rows)]
+    bs = [
+        ballot(*(v.model_copy(update={"score": 4.0 if v.label == "pass" else 2.0}) for v in b.votes), case=b.case_id)
+        for b in run(rows)
+    ]
     s = panel_agreement(bs, ["pass", "fail", "pass"])
     back = json.loads(json.dumps(s.model_dump()))
     assert back["cohen_kappa"]["j0"].keys() == {"j1", "j2"} and len(back["judges"]) == 3

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
 
-from harness import irr
-from harness.aggregate import AggregateOptions, aggregate, fit_dawid_skene
-from harness.agreement import panel_agreement
+from harness.jury.aggregate import AggregateOptions, aggregate, fit_dawid_skene
+from harness.stats import irr
+from harness.stats.agreement import panel_agreement
 from harness.types import Ballot, Vote
 
 
@@ -21,8 +21,11 @@ def _ballots(labels: np.ndarray, judges: list[str] | None = None) -> list[Ballot
     names = judges or [f"j{k}" for k in range(labels.shape[0])]
     out = []
     for i in range(labels.shape[1]):
-        votes = tuple(Vote(case_id=f"c{i}", clause_id="k", judge=n, model="m", label="pass" if x == 1 else "fail")
-                      for n, x in zip(names, labels[:, i]) if not np.isnan(x))
+        votes = tuple(
+            Vote(case_id=f"c{i}", clause_id="k", judge=n, model="m", label="pass" if x == 1 else "fail")
+            for n, x in zip(names, labels[:, i])
+            if not np.isnan(x)
+        )
         out.append(Ballot(case_id=f"c{i}", clause_id="k", votes=votes))
     return out
 
@@ -85,15 +88,20 @@ def test_panel_statistics_match_the_reference_implementations_and_bootstrap_is_s
     labels[rng.random(labels.shape) < 0.1] = np.nan  # some abstains
     s = panel_agreement(_ballots(labels))
     assert s.krippendorff_alpha_nominal == pytest.approx(
-        krippendorff.alpha(reliability_data=labels, level_of_measurement="nominal"))
+        krippendorff.alpha(reliability_data=labels, level_of_measurement="nominal")
+    )
     complete = labels[:, ~np.isnan(labels).any(axis=0)]
     counts, _ = aggregate_raters(complete.T.astype(int), n_cat=2)
     assert s.fleiss_kappa == pytest.approx(fleiss_kappa(counts))
     stats = irr.panel_statistics(labels)
     assert stats["fleiss_kappa"][0] == pytest.approx(s.fleiss_kappa)
     assert stats["alpha_nominal"][0] == pytest.approx(s.krippendorff_alpha_nominal)
-    for ci, value in ((s.fleiss_ci, s.fleiss_kappa), (s.alpha_nominal_ci, s.krippendorff_alpha_nominal),
-                      (s.gwet_ac1_ci, s.gwet_ac1), (s.pabak_ci, s.pabak)):
+    for ci, value in (
+        (s.fleiss_ci, s.fleiss_kappa),
+        (s.alpha_nominal_ci, s.krippendorff_alpha_nominal),
+        (s.gwet_ac1_ci, s.gwet_ac1),
+        (s.pabak_ci, s.pabak),
+    ):
         assert ci is not None and ci[0] < value < ci[1] and ci[1] - ci[0] < 0.6
     assert irr.panel_statistics(labels) == stats  # seeded: the same figures every time
     assert s.small_sample == () and s.fleiss_items >= 10
@@ -109,9 +117,11 @@ def test_panel_statistics_match_the_reference_implementations_and_bootstrap_is_s
 def test_fleiss_null_standard_error_fleiss_1971():
     """Fleiss, Nee & Landis (1979) standard error under kappa = 0 on Fleiss' (1971) 30 x 6 diagnoses: the R
     package irr's kappam.fleiss reports kappa .43, z = 17.7 for it."""
-    rows = ("444444 222555 233335 555555 222444 113333 333355 113334 114444 555555 144444 124444 222333 144444 "
-            "224445 333335 111455 111112 224444 133555 555555 244444 224555 114444 144445 222224 111155 224444 "
-            "133333 555555").split()
+    rows = (
+        "444444 222555 233335 555555 222444 113333 333355 113334 114444 555555 144444 124444 222333 144444 "
+        "224445 333335 111455 111112 224444 133555 555555 244444 224555 114444 144445 222224 111155 224444 "
+        "133333 555555"
+    ).split()
     counts, _ = aggregate_raters(np.array([[int(c) for c in r] for r in rows]))
     assert round(fleiss_kappa(counts) / irr.fleiss_se0(counts), 1) == 17.7
 
@@ -164,8 +174,11 @@ def test_dawid_skene_iterates_to_tolerance_and_reports_it():
     full = fit_dawid_skene(ballots)
     assert not short.converged and short.iterations == 200
     assert full.converged and 200 < full.iterations < full.max_iter and full.starts == 5
-    gap = max(abs(full.reliability[j][k] - short.reliability[j][k]) for j in full.reliability
-              for k in ("sensitivity", "specificity"))
+    gap = max(
+        abs(full.reliability[j][k] - short.reliability[j][k])
+        for j in full.reliability
+        for k in ("sensitivity", "specificity")
+    )
     assert gap > 0.3
     assert full.objective is not None and full.best_objective >= full.objective
     assert full.best_start == "majority" and full.starts_converged == 5

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from test_judge import RUBRICS, make_call, spec, transcript_of
 
-from harness.coalesce import Coalesced
-from harness.judge import RubricLibrary, fenced_material
+from harness.jury.coalesce import Coalesced
+from harness.jury.judge import RubricLibrary, fenced_material
 from harness.types import Case, ContextDoc, ToolCall
 
 pytestmark = pytest.mark.timeout(30)

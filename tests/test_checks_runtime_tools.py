@@ -20,8 +20,9 @@ def bad(check: str, **params) -> str:
 # ---------------------------------------------------------------- latency-max
 
 
-@pytest.mark.parametrize("latency, ms, expected", [(800.0, 1000, "pass"), (1000.0, 1000, "pass"),
-                                                   (1000.4, 1000, "fail"), (0.0, 1, "pass")])
+@pytest.mark.parametrize(
+    "latency, ms, expected", [(800.0, 1000, "pass"), (1000.0, 1000, "pass"), (1000.4, 1000, "fail"), (0.0, 1, "pass")]
+)
 def test_latency_max(latency, ms, expected):
     assert run(make_ctx("ok", latency_ms=latency), "latency-max", ms=ms).outcome == expected
 
@@ -41,14 +42,17 @@ def test_latency_bad_params():
 # ---------------------------------------------------------------- cost-max
 
 
-@pytest.mark.parametrize("cost, params, expected", [
-    (0.004, {"usd": 0.01}, "pass"),
-    (0.01, {"usd": 0.01}, "pass"),
-    (0.02, {"usd": 0.01}, "fail"),
-    (0.0, {"usd": 0}, "pass"),
-    (None, {"usd": 1.0}, "fail"),
-    (None, {"usd": 1.0, "allow_unknown": True}, "pass"),
-])
+@pytest.mark.parametrize(
+    "cost, params, expected",
+    [
+        (0.004, {"usd": 0.01}, "pass"),
+        (0.01, {"usd": 0.01}, "pass"),
+        (0.02, {"usd": 0.01}, "fail"),
+        (0.0, {"usd": 0}, "pass"),
+        (None, {"usd": 1.0}, "fail"),
+        (None, {"usd": 1.0, "allow_unknown": True}, "pass"),
+    ],
+)
 def test_cost_max(cost, params, expected):
     assert run(make_ctx("ok", cost_usd=cost), "cost-max", **params).outcome == expected
 
@@ -68,15 +72,18 @@ def test_cost_bad_params():
 # ---------------------------------------------------------------- tokens-max
 
 
-@pytest.mark.parametrize("tin, tout, params, expected", [
-    (100, 50, {"max": 150}, "pass"),
-    (100, 51, {"max": 150}, "fail"),
-    (100, 51, {"max": 60, "which": "out"}, "pass"),
-    (100, 51, {"max": 99, "which": "in"}, "fail"),
-    (None, 51, {"max": 1000}, "fail"),
-    (None, 51, {"max": 60, "which": "out"}, "pass"),
-    (100, None, {"max": 1000, "which": "out"}, "fail"),
-])
+@pytest.mark.parametrize(
+    "tin, tout, params, expected",
+    [
+        (100, 50, {"max": 150}, "pass"),
+        (100, 51, {"max": 150}, "fail"),
+        (100, 51, {"max": 60, "which": "out"}, "pass"),
+        (100, 51, {"max": 99, "which": "in"}, "fail"),
+        (None, 51, {"max": 1000}, "fail"),
+        (None, 51, {"max": 60, "which": "out"}, "pass"),
+        (100, None, {"max": 1000, "which": "out"}, "fail"),
+    ],
+)
 def test_tokens_max(tin, tout, params, expected):
     assert run(make_ctx("ok", tokens_in=tin, tokens_out=tout), "tokens-max", **params).outcome == expected
 
@@ -93,22 +100,27 @@ def test_tokens_bad_params():
 
 # ---------------------------------------------------------------- tool-called / tool-not-called
 
-CALLS = [("search_kb", {"query": "vpn outage", "limit": 5}),
-         ("lookup_user", {"email": "ana@example.com"}),
-         ("search_kb", {"query": "vpn client reinstall", "limit": 10, "filters": {"site": "HQ"}}),
-         ("create_ticket", {"priority": "P1", "assignee": None, "notify": True})]
+CALLS = [
+    ("search_kb", {"query": "vpn outage", "limit": 5}),
+    ("lookup_user", {"email": "ana@example.com"}),
+    ("search_kb", {"query": "vpn client reinstall", "limit": 10, "filters": {"site": "HQ"}}),
+    ("create_ticket", {"priority": "P1", "assignee": None, "notify": True}),
+]
 
 
-@pytest.mark.parametrize("params, expected", [
-    ({"name": "search_kb"}, "pass"),
-    ({"name": "search_kb", "min_times": 2}, "pass"),
-    ({"name": "search_kb", "min_times": 3}, "fail"),
-    ({"name": "search_kb", "max_times": 1}, "fail"),
-    ({"name": "create_ticket", "max_times": 1}, "pass"),
-    ({"name": "delete_user"}, "fail"),
-    ({"name": "delete_user", "min_times": 0, "max_times": 0}, "pass"),
-    ({"name": "Search_KB"}, "fail"),  # tool names are exact
-])
+@pytest.mark.parametrize(
+    "params, expected",
+    [
+        ({"name": "search_kb"}, "pass"),
+        ({"name": "search_kb", "min_times": 2}, "pass"),
+        ({"name": "search_kb", "min_times": 3}, "fail"),
+        ({"name": "search_kb", "max_times": 1}, "fail"),
+        ({"name": "create_ticket", "max_times": 1}, "pass"),
+        ({"name": "delete_user"}, "fail"),
+        ({"name": "delete_user", "min_times": 0, "max_times": 0}, "pass"),
+        ({"name": "Search_KB"}, "fail"),  # tool names are exact
+    ],
+)
 def test_tool_called(params, expected):
     assert run(make_ctx("done", tool_calls=CALLS), "tool-called", **params).outcome == expected
 
@@ -143,24 +155,27 @@ def test_tool_called_bad_params():
 # ---------------------------------------------------------------- tool-args
 
 
-@pytest.mark.parametrize("params, expected", [
-    ({"name": "search_kb", "args": {"query": "vpn outage"}}, "pass"),
-    ({"name": "search_kb", "args": {"query": "vpn client reinstall", "limit": 10}}, "pass"),
-    ({"name": "search_kb", "args": {"query": "vpn outage", "limit": 10}}, "fail"),  # both in one call
-    ({"name": "search_kb", "args": {"filters": {"site": "HQ"}}}, "pass"),
-    ({"name": "search_kb", "args": {"filters": {"site": "Annex"}}}, "fail"),
-    ({"name": "search_kb", "args": {"limit": 5.0}}, "pass"),
-    ({"name": "create_ticket", "args": {"notify": True}}, "pass"),
-    ({"name": "create_ticket", "args": {"notify": 1}}, "fail"),
-    ({"name": "create_ticket", "args": {"assignee": None}}, "pass"),
-    ({"name": "create_ticket", "args": {"team": None}}, "fail"),  # absent is not null
-    ({"name": "lookup_user", "args": {"email": "ana@example.com"}}, "pass"),
-    ({"name": "delete_user", "args": {"email": "ana@example.com"}}, "fail"),
-    ({"name": "search_kb", "args": {"query": r"\breinstall\b"}, "match": "regex"}, "pass"),
-    ({"name": "search_kb", "args": {"query": "^wifi"}, "match": "regex"}, "fail"),
-    ({"name": "search_kb", "args": {"limit": r"^\d+$", "query": "client"}, "match": "regex"}, "pass"),
-    ({"name": "create_ticket", "args": {"priority": "^P[12]$"}, "match": "regex"}, "pass"),
-])
+@pytest.mark.parametrize(
+    "params, expected",
+    [
+        ({"name": "search_kb", "args": {"query": "vpn outage"}}, "pass"),
+        ({"name": "search_kb", "args": {"query": "vpn client reinstall", "limit": 10}}, "pass"),
+        ({"name": "search_kb", "args": {"query": "vpn outage", "limit": 10}}, "fail"),  # both in one call
+        ({"name": "search_kb", "args": {"filters": {"site": "HQ"}}}, "pass"),
+        ({"name": "search_kb", "args": {"filters": {"site": "Annex"}}}, "fail"),
+        ({"name": "search_kb", "args": {"limit": 5.0}}, "pass"),
+        ({"name": "create_ticket", "args": {"notify": True}}, "pass"),
+        ({"name": "create_ticket", "args": {"notify": 1}}, "fail"),
+        ({"name": "create_ticket", "args": {"assignee": None}}, "pass"),
+        ({"name": "create_ticket", "args": {"team": None}}, "fail"),  # absent is not null
+        ({"name": "lookup_user", "args": {"email": "ana@example.com"}}, "pass"),
+        ({"name": "delete_user", "args": {"email": "ana@example.com"}}, "fail"),
+        ({"name": "search_kb", "args": {"query": r"\breinstall\b"}, "match": "regex"}, "pass"),
+        ({"name": "search_kb", "args": {"query": "^wifi"}, "match": "regex"}, "fail"),
+        ({"name": "search_kb", "args": {"limit": r"^\d+$", "query": "client"}, "match": "regex"}, "pass"),
+        ({"name": "create_ticket", "args": {"priority": "^P[12]$"}, "match": "regex"}, "pass"),
+    ],
+)
 def test_tool_args(params, expected):
     assert run(make_ctx("done", tool_calls=CALLS), "tool-args", **params).outcome == expected
 
@@ -197,16 +212,19 @@ def test_tool_args_bad_params():
 SEQ = [("lookup_user", {}), ("search_kb", {}), ("search_kb", {}), ("create_ticket", {}), ("notify", {})]
 
 
-@pytest.mark.parametrize("params, expected", [
-    ({"names": ["lookup_user", "create_ticket"]}, "pass"),
-    ({"names": ["search_kb", "search_kb", "notify"]}, "pass"),
-    ({"names": ["create_ticket", "lookup_user"]}, "fail"),  # order matters
-    ({"names": ["search_kb", "search_kb", "search_kb"]}, "fail"),
-    ({"names": ["lookup_user", "search_kb"], "mode": "prefix"}, "pass"),
-    ({"names": ["search_kb"], "mode": "prefix"}, "fail"),
-    ({"names": ["lookup_user", "search_kb", "search_kb", "create_ticket", "notify"], "mode": "exact"}, "pass"),
-    ({"names": ["lookup_user", "search_kb", "create_ticket", "notify"], "mode": "exact"}, "fail"),
-])
+@pytest.mark.parametrize(
+    "params, expected",
+    [
+        ({"names": ["lookup_user", "create_ticket"]}, "pass"),
+        ({"names": ["search_kb", "search_kb", "notify"]}, "pass"),
+        ({"names": ["create_ticket", "lookup_user"]}, "fail"),  # order matters
+        ({"names": ["search_kb", "search_kb", "search_kb"]}, "fail"),
+        ({"names": ["lookup_user", "search_kb"], "mode": "prefix"}, "pass"),
+        ({"names": ["search_kb"], "mode": "prefix"}, "fail"),
+        ({"names": ["lookup_user", "search_kb", "search_kb", "create_ticket", "notify"], "mode": "exact"}, "pass"),
+        ({"names": ["lookup_user", "search_kb", "create_ticket", "notify"], "mode": "exact"}, "fail"),
+    ],
+)
 def test_tool_sequence(params, expected):
     assert run(make_ctx("done", tool_calls=SEQ), "tool-sequence", **params).outcome == expected
 

@@ -92,26 +92,32 @@ def test_refusal_bad_params():
 
 # ---------------------------------------------------------------- citation
 
-CONTEXT = [("msa-2024", "Master Services Agreement", "..."), ("dpa-v2", "Data Processing Addendum", "..."),
-           ("msa", None, "...")]
+CONTEXT = [
+    ("msa-2024", "Master Services Agreement", "..."),
+    ("dpa-v2", "Data Processing Addendum", "..."),
+    ("msa", None, "..."),
+]
 
 
-@pytest.mark.parametrize("text, params, expected", [
-    ("See § 12.1 and §9 of the MSA.", {"pattern": r"§\s*\d+(\.\d+)*"}, "pass"),
-    ("See § 12.1 and §9 of the MSA.", {"pattern": r"§\s*\d+(\.\d+)*", "min": 2}, "pass"),
-    ("See § 12.1, and again §12.1.", {"pattern": r"§\s*\d+(\.\d+)*", "min": 2}, "fail"),  # one distinct
-    ("As Section 4 says...", {"pattern": r"[Ss]ection \d+"}, "pass"),
-    ("No reference here.", {"pattern": r"[Ss]ection \d+"}, "fail"),
-    ("Per msa-2024 clause 3.", {"doc_ids": ["msa-2024", "dpa-v2"]}, "pass"),
-    ("Per MSA-2024 clause 3.", {"doc_ids": ["msa-2024"]}, "pass"),
-    ("Per msa-2024 clause 3.", {"doc_ids": ["msa-2024", "dpa-v2"], "min": 2}, "fail"),
-    ("Per msa-2024 clause 3.", {"doc_ids": ["msa"]}, "fail"),  # "msa-2024" does not cite "msa"
-    ("Per msa-2024 and dpa-v2.", {"from_context": True, "min": 2}, "pass"),
-    ("Per msa-2024.", {"from_context": True, "min": 2}, "fail"),
-    ("Per the Master Services Agreement.", {"from_context": True}, "fail"),
-    ("Per the Master Services Agreement.", {"from_context": True, "match_titles": True}, "pass"),
-    ("", {"from_context": True}, "fail"),
-])
+@pytest.mark.parametrize(
+    "text, params, expected",
+    [
+        ("See § 12.1 and §9 of the MSA.", {"pattern": r"§\s*\d+(\.\d+)*"}, "pass"),
+        ("See § 12.1 and §9 of the MSA.", {"pattern": r"§\s*\d+(\.\d+)*", "min": 2}, "pass"),
+        ("See § 12.1, and again §12.1.", {"pattern": r"§\s*\d+(\.\d+)*", "min": 2}, "fail"),  # one distinct
+        ("As Section 4 says...", {"pattern": r"[Ss]ection \d+"}, "pass"),
+        ("No reference here.", {"pattern": r"[Ss]ection \d+"}, "fail"),
+        ("Per msa-2024 clause 3.", {"doc_ids": ["msa-2024", "dpa-v2"]}, "pass"),
+        ("Per MSA-2024 clause 3.", {"doc_ids": ["msa-2024"]}, "pass"),
+        ("Per msa-2024 clause 3.", {"doc_ids": ["msa-2024", "dpa-v2"], "min": 2}, "fail"),
+        ("Per msa-2024 clause 3.", {"doc_ids": ["msa"]}, "fail"),  # "msa-2024" does not cite "msa"
+        ("Per msa-2024 and dpa-v2.", {"from_context": True, "min": 2}, "pass"),
+        ("Per msa-2024.", {"from_context": True, "min": 2}, "fail"),
+        ("Per the Master Services Agreement.", {"from_context": True}, "fail"),
+        ("Per the Master Services Agreement.", {"from_context": True, "match_titles": True}, "pass"),
+        ("", {"from_context": True}, "fail"),
+    ],
+)
 def test_citation(text, params, expected):
     assert run(make_ctx(text, context=CONTEXT), "citation", **params).outcome == expected
 
@@ -221,7 +227,9 @@ def test_pii_kinds_and_allow():
     assert outcome(text, "no-pii-leak", kinds=["card", "iban"]) == "pass"
     assert outcome(text, "no-pii-leak", kinds=["email"]) == "fail"
     assert outcome(text, "no-pii-leak", allow=["ServiceDesk@corp.example", "+44 (20) 7946-0000"]) == "pass"
-    r = run(make_ctx(text + " Ana is ana@home.example"), "no-pii-leak", allow=["servicedesk@corp.example"], kinds=["email"])
+    r = run(
+        make_ctx(text + " Ana is ana@home.example"), "no-pii-leak", allow=["servicedesk@corp.example"], kinds=["email"]
+    )
     assert r.outcome == "fail" and "a***@home.example" in r.detail and "servicedesk" not in r.detail
 
 
@@ -273,7 +281,9 @@ def test_no_secret_in_ordinary_text():
 
 
 def test_secret_extra_patterns_on_path_and_negation():
-    ctx = make_ctx(json.dumps({"reply": "Your code is ACME-7731-ZZ", "debug": "Authorization: Bearer abcDEF1234567890ghiJKL"}))
+    ctx = make_ctx(
+        json.dumps({"reply": "Your code is ACME-7731-ZZ", "debug": "Authorization: Bearer abcDEF1234567890ghiJKL"})
+    )
     assert run(ctx, "no-secret-leak", path="$.reply").outcome == "pass"
     r = run(ctx, "no-secret-leak", path="$.reply", patterns=[r"ACME-\d{4}-[A-Z]{2}"])
     assert r.outcome == "fail" and "custom" in r.detail and "ACME-7731-ZZ" not in r.detail
@@ -284,7 +294,7 @@ def test_secret_extra_patterns_on_path_and_negation():
 
 # ---------------------------------------------------------------- python
 
-CHECK_SOURCE = '''
+CHECK_SOURCE = """
 def mentions_priority(case, transcript, word="P1"):
     return word in transcript["output"] and case["expected"].get("priority") == word
 
@@ -311,7 +321,7 @@ async def coro(case, transcript):
     return True
 
 NOT_CALLABLE = 3
-'''
+"""
 
 
 @pytest.fixture

@@ -10,26 +10,34 @@ from checkhelpers import make_ctx, outcome, run, spec
 from harness.checks import bind
 from harness.errors import ConfigError
 
-REVIEW = json.dumps({
-    "verdict": "needs-review",
-    "score": 0.72,
-    "escalate": False,
-    "owner": None,
-    "tags": ["contract", "urgent"],
-    "findings": [
-        {"clause_type": "termination", "severity": 3, "section": "§ 12.1"},
-        {"clause_type": "liability", "severity": 5, "section": "§ 9"},
-        {"clause_type": "termination", "severity": 2, "section": "§ 12.4"},
-    ],
-    "summary": "Zwei Kündigungsklauseln, eine Haftungsklausel.",
-})
+REVIEW = json.dumps(
+    {
+        "verdict": "needs-review",
+        "score": 0.72,
+        "escalate": False,
+        "owner": None,
+        "tags": ["contract", "urgent"],
+        "findings": [
+            {"clause_type": "termination", "severity": 3, "section": "§ 12.1"},
+            {"clause_type": "liability", "severity": 5, "section": "§ 9"},
+            {"clause_type": "termination", "severity": 2, "section": "§ 12.4"},
+        ],
+        "summary": "Zwei Kündigungsklauseln, eine Haftungsklausel.",
+    }
+)
 SCHEMA = {
     "type": "object",
     "required": ["verdict", "findings"],
     "properties": {
         "verdict": {"enum": ["ok", "needs-review", "reject"]},
-        "findings": {"type": "array", "items": {"type": "object", "required": ["clause_type"],
-                                                "properties": {"severity": {"type": "integer", "maximum": 5}}}},
+        "findings": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["clause_type"],
+                "properties": {"severity": {"type": "integer", "maximum": 5}},
+            },
+        },
     },
 }
 
@@ -44,17 +52,20 @@ def bad(check: str, **params) -> str:
 # ---------------------------------------------------------------- json-valid
 
 
-@pytest.mark.parametrize("output, expected", [
-    ('{"a": 1}', "pass"),
-    ("[1, 2, 3]", "pass"),
-    ('"just a string"', "pass"),
-    ("  \n{\"multi\":\n  \"line\"}\n", "pass"),
-    ('{"a": 1,}', "fail"),
-    ("Sure, here it is: {\"a\": 1}", "fail"),
-    ("", "fail"),
-    ("   ", "fail"),
-    ('{"name": "Zoë 😀"}', "pass"),
-])
+@pytest.mark.parametrize(
+    "output, expected",
+    [
+        ('{"a": 1}', "pass"),
+        ("[1, 2, 3]", "pass"),
+        ('"just a string"', "pass"),
+        ('  \n{"multi":\n  "line"}\n', "pass"),
+        ('{"a": 1,}', "fail"),
+        ('Sure, here it is: {"a": 1}', "fail"),
+        ("", "fail"),
+        ("   ", "fail"),
+        ('{"name": "Zoë 😀"}', "pass"),
+    ],
+)
 def test_json_valid(output, expected):
     assert outcome(output, "json-valid") == expected
 
@@ -119,40 +130,43 @@ def test_json_schema_invalid_schema_rejected_at_bind():
 # ---------------------------------------------------------------- json-path
 
 
-@pytest.mark.parametrize("params, expected", [
-    ({"path": "$.verdict", "equals": "needs-review"}, "pass"),
-    ({"path": "$.verdict", "equals": "ok"}, "fail"),
-    ({"path": "$.escalate", "equals": False}, "pass"),
-    ({"path": "$.escalate", "equals": 0}, "fail"),
-    ({"path": "$.owner", "equals": None}, "pass"),
-    ({"path": "$.tags", "equals": ["contract", "urgent"]}, "pass"),
-    ({"path": "$.findings[*].severity", "equals": [3, 5, 2]}, "pass"),
-    ({"path": "$.findings[*].severity", "equals": [3, 2, 5]}, "fail"),
-    ({"path": "$.verdict", "one_of": ["ok", "needs-review"]}, "pass"),
-    ({"path": "$.verdict", "one_of": ["ok", "reject"]}, "fail"),
-    ({"path": "$.findings[*].clause_type", "one_of": ["termination", "liability"]}, "pass"),
-    ({"path": "$.findings[*].clause_type", "one_of": ["termination"]}, "fail"),
-    ({"path": "$.findings[*].section", "matches": r"^§\s*\d+(\.\d+)*$"}, "pass"),
-    ({"path": "$.findings[*].section", "matches": r"^§ 12"}, "fail"),
-    ({"path": "$.score", "min": 0.5, "max": 1}, "pass"),
-    ({"path": "$.score", "min": 0.8}, "fail"),
-    ({"path": "$.findings[*].severity", "max": 5}, "pass"),
-    ({"path": "$.findings[*].severity", "max": 4}, "fail"),
-    ({"path": "$.verdict", "min": 0}, "fail"),
-    ({"path": "$.escalate", "max": 1}, "fail"),  # a boolean is not a number
-    ({"path": "$.findings[*].clause_type", "contains": ["termination", "liability"]}, "pass"),
-    ({"path": "$.findings[*].clause_type", "contains": ["termination", "indemnity"]}, "fail"),
-    ({"path": "$.tags", "contains": ["urgent"]}, "pass"),
-    ({"path": "$.verdict", "exists": True}, "pass"),
-    ({"path": "$.missing", "exists": True}, "fail"),
-    ({"path": "$.missing", "exists": False}, "pass"),
-    ({"path": "$.verdict", "exists": False}, "fail"),
-    ({"path": "$.findings[*]", "count_min": 2, "count_max": 3}, "pass"),
-    ({"path": "$.findings[*]", "count_max": 2}, "fail"),
-    ({"path": "$.missing[*]", "count_max": 0}, "pass"),
-    ({"path": "$.findings[?severity >= 3]", "count_min": 2}, "pass"),
-    ({"path": "$.summary", "matches": "Kündigung"}, "pass"),
-])
+@pytest.mark.parametrize(
+    "params, expected",
+    [
+        ({"path": "$.verdict", "equals": "needs-review"}, "pass"),
+        ({"path": "$.verdict", "equals": "ok"}, "fail"),
+        ({"path": "$.escalate", "equals": False}, "pass"),
+        ({"path": "$.escalate", "equals": 0}, "fail"),
+        ({"path": "$.owner", "equals": None}, "pass"),
+        ({"path": "$.tags", "equals": ["contract", "urgent"]}, "pass"),
+        ({"path": "$.findings[*].severity", "equals": [3, 5, 2]}, "pass"),
+        ({"path": "$.findings[*].severity", "equals": [3, 2, 5]}, "fail"),
+        ({"path": "$.verdict", "one_of": ["ok", "needs-review"]}, "pass"),
+        ({"path": "$.verdict", "one_of": ["ok", "reject"]}, "fail"),
+        ({"path": "$.findings[*].clause_type", "one_of": ["termination", "liability"]}, "pass"),
+        ({"path": "$.findings[*].clause_type", "one_of": ["termination"]}, "fail"),
+        ({"path": "$.findings[*].section", "matches": r"^§\s*\d+(\.\d+)*$"}, "pass"),
+        ({"path": "$.findings[*].section", "matches": r"^§ 12"}, "fail"),
+        ({"path": "$.score", "min": 0.5, "max": 1}, "pass"),
+        ({"path": "$.score", "min": 0.8}, "fail"),
+        ({"path": "$.findings[*].severity", "max": 5}, "pass"),
+        ({"path": "$.findings[*].severity", "max": 4}, "fail"),
+        ({"path": "$.verdict", "min": 0}, "fail"),
+        ({"path": "$.escalate", "max": 1}, "fail"),  # a boolean is not a number
+        ({"path": "$.findings[*].clause_type", "contains": ["termination", "liability"]}, "pass"),
+        ({"path": "$.findings[*].clause_type", "contains": ["termination", "indemnity"]}, "fail"),
+        ({"path": "$.tags", "contains": ["urgent"]}, "pass"),
+        ({"path": "$.verdict", "exists": True}, "pass"),
+        ({"path": "$.missing", "exists": True}, "fail"),
+        ({"path": "$.missing", "exists": False}, "pass"),
+        ({"path": "$.verdict", "exists": False}, "fail"),
+        ({"path": "$.findings[*]", "count_min": 2, "count_max": 3}, "pass"),
+        ({"path": "$.findings[*]", "count_max": 2}, "fail"),
+        ({"path": "$.missing[*]", "count_max": 0}, "pass"),
+        ({"path": "$.findings[?severity >= 3]", "count_min": 2}, "pass"),
+        ({"path": "$.summary", "matches": "Kündigung"}, "pass"),
+    ],
+)
 def test_json_path(params, expected):
     assert outcome(REVIEW, "json-path", **params) == expected
 
@@ -189,17 +203,20 @@ def test_json_path_equals_expectation():
     assert run(ctx, "json-path", path="$.priority", equals={"expected": "priority"}).outcome == "pass"
 
 
-@pytest.mark.parametrize("params, message", [
-    ({"equals": "x"}, "path"),
-    ({"path": "$.a"}, "exactly one assertion"),
-    ({"path": "$.a", "equals": "x", "exists": True}, "exactly one assertion"),
-    ({"path": "$.a", "min": 1, "count_min": 1}, "exactly one assertion"),
-    ({"path": "$.a", "min": 5, "max": 1}, "greater than"),
-    ({"path": "$.a", "count_min": 5, "count_max": 1}, "greater than"),
-    ({"path": "$.a", "matches": "(unclosed"}, "invalid regex"),
-    ({"path": "$.a", "one_of": []}, "one_of"),
-    ({"path": "$.a", "count_min": -1}, "count_min"),
-    ({"path": "$..[[", "exists": True}, "invalid JSON path"),
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"equals": "x"}, "path"),
+        ({"path": "$.a"}, "exactly one assertion"),
+        ({"path": "$.a", "equals": "x", "exists": True}, "exactly one assertion"),
+        ({"path": "$.a", "min": 1, "count_min": 1}, "exactly one assertion"),
+        ({"path": "$.a", "min": 5, "max": 1}, "greater than"),
+        ({"path": "$.a", "count_min": 5, "count_max": 1}, "greater than"),
+        ({"path": "$.a", "matches": "(unclosed"}, "invalid regex"),
+        ({"path": "$.a", "one_of": []}, "one_of"),
+        ({"path": "$.a", "count_min": -1}, "count_min"),
+        ({"path": "$..[[", "exists": True}, "invalid JSON path"),
+    ],
+)
 def test_json_path_bad_params(params, message):
     assert message in bad("json-path", **params)

@@ -11,10 +11,30 @@ from harness.checks import CHECKS, bind
 from harness.errors import ConfigError
 
 CATALOGUE = {
-    "equals", "contains", "icontains", "regex", "starts-with", "one-of", "length", "similarity",
-    "json-valid", "json-schema", "json-path", "latency-max", "cost-max", "tokens-max",
-    "tool-called", "tool-not-called", "tool-args", "tool-sequence", "tool-calls-valid",
-    "refusal", "citation", "no-pii-leak", "no-secret-leak", "python",
+    "equals",
+    "contains",
+    "icontains",
+    "regex",
+    "starts-with",
+    "one-of",
+    "length",
+    "similarity",
+    "json-valid",
+    "json-schema",
+    "json-path",
+    "latency-max",
+    "cost-max",
+    "tokens-max",
+    "tool-called",
+    "tool-not-called",
+    "tool-args",
+    "tool-sequence",
+    "tool-calls-valid",
+    "refusal",
+    "citation",
+    "no-pii-leak",
+    "no-secret-leak",
+    "python",
 }
 TRIAGE = json.dumps({"priority": "P1", "escalate": True, "count": 3, "reply": "  Hello Ana,\nthe VPN is down.  "})
 
@@ -35,33 +55,39 @@ def bad(check: str, **params) -> str:
 # ---------------------------------------------------------------- equals
 
 
-@pytest.mark.parametrize("output, params, expected", [
-    ("P1", {"value": "P1"}, "pass"),
-    ("  P1\n", {"value": "P1"}, "pass"),
-    ("  P1\n", {"value": "P1", "strip": False}, "fail"),
-    ("p1", {"value": "P1"}, "fail"),
-    ("p1", {"value": "P1", "case_sensitive": False}, "pass"),
-    ("P2", {"value": "P1"}, "fail"),
-    ("", {"value": "P1"}, "fail"),
-    ("", {"value": ""}, "pass"),
-    ("42", {"value": 42}, "pass"),  # YAML reads 42 as an int; the text is still "42"
-    ("straße", {"value": "STRASSE", "case_sensitive": False}, "pass"),
-    ("cafe\u0301", {"value": "caf\u00e9"}, "pass"),  # decomposed vs composed é
-])
+@pytest.mark.parametrize(
+    "output, params, expected",
+    [
+        ("P1", {"value": "P1"}, "pass"),
+        ("  P1\n", {"value": "P1"}, "pass"),
+        ("  P1\n", {"value": "P1", "strip": False}, "fail"),
+        ("p1", {"value": "P1"}, "fail"),
+        ("p1", {"value": "P1", "case_sensitive": False}, "pass"),
+        ("P2", {"value": "P1"}, "fail"),
+        ("", {"value": "P1"}, "fail"),
+        ("", {"value": ""}, "pass"),
+        ("42", {"value": 42}, "pass"),  # YAML reads 42 as an int; the text is still "42"
+        ("straße", {"value": "STRASSE", "case_sensitive": False}, "pass"),
+        ("cafe\u0301", {"value": "caf\u00e9"}, "pass"),  # decomposed vs composed é
+    ],
+)
 def test_equals_text(output, params, expected):
     assert outcome(output, "equals", **params) == expected
 
 
-@pytest.mark.parametrize("path, value, expected", [
-    ("$.priority", "P1", "pass"),
-    ("$.priority", "P2", "fail"),
-    ("$.escalate", True, "pass"),
-    ("$.escalate", 1, "fail"),  # JSON true is not the number 1
-    ("$.count", 3, "pass"),
-    ("$.count", 3.0, "pass"),
-    ("$.count", "3", "fail"),  # a non-string JSON value compares structurally
-    ("$.reply", "Hello Ana,\nthe VPN is down.", "pass"),
-])
+@pytest.mark.parametrize(
+    "path, value, expected",
+    [
+        ("$.priority", "P1", "pass"),
+        ("$.priority", "P2", "fail"),
+        ("$.escalate", True, "pass"),
+        ("$.escalate", 1, "fail"),  # JSON true is not the number 1
+        ("$.count", 3, "pass"),
+        ("$.count", 3.0, "pass"),
+        ("$.count", "3", "fail"),  # a non-string JSON value compares structurally
+        ("$.reply", "Hello Ana,\nthe VPN is down.", "pass"),
+    ],
+)
 def test_equals_json_value(path, value, expected):
     assert run(make_ctx(TRIAGE), "equals", path=path, value=value).outcome == expected
 
@@ -104,29 +130,35 @@ def test_equals_bad_params():
 # ---------------------------------------------------------------- contains / icontains
 
 
-@pytest.mark.parametrize("output, params, expected", [
-    ("The VPN is down", {"value": "VPN"}, "pass"),
-    ("The VPN is down", {"value": "vpn"}, "fail"),
-    ("The VPN is down", {"value": "vpn", "case_sensitive": False}, "pass"),
-    ("The VPN is down", {"values": ["wifi", "VPN"]}, "pass"),
-    ("The VPN is down", {"values": ["wifi", "VPN"], "mode": "all"}, "fail"),
-    ("The VPN and wifi are down", {"values": ["wifi", "VPN"], "mode": "all"}, "pass"),
-    ("", {"value": "VPN"}, "fail"),
-    ("Error 404 returned", {"value": 404}, "pass"),
-    ("line one\nline two\nRESOLVED", {"value": "two\nRESOLVED"}, "pass"),
-    ("Grüße aus Köln 🎉", {"value": "köln 🎉", "case_sensitive": False}, "pass"),
-])
+@pytest.mark.parametrize(
+    "output, params, expected",
+    [
+        ("The VPN is down", {"value": "VPN"}, "pass"),
+        ("The VPN is down", {"value": "vpn"}, "fail"),
+        ("The VPN is down", {"value": "vpn", "case_sensitive": False}, "pass"),
+        ("The VPN is down", {"values": ["wifi", "VPN"]}, "pass"),
+        ("The VPN is down", {"values": ["wifi", "VPN"], "mode": "all"}, "fail"),
+        ("The VPN and wifi are down", {"values": ["wifi", "VPN"], "mode": "all"}, "pass"),
+        ("", {"value": "VPN"}, "fail"),
+        ("Error 404 returned", {"value": 404}, "pass"),
+        ("line one\nline two\nRESOLVED", {"value": "two\nRESOLVED"}, "pass"),
+        ("Grüße aus Köln 🎉", {"value": "köln 🎉", "case_sensitive": False}, "pass"),
+    ],
+)
 def test_contains(output, params, expected):
     assert outcome(output, "contains", **params) == expected
 
 
-@pytest.mark.parametrize("output, params, expected", [
-    ("The VPN is DOWN", {"value": "down"}, "pass"),
-    ("The VPN is DOWN", {"values": ["up", "vpn"], "mode": "all"}, "fail"),
-    ("The VPN is DOWN", {"values": ["down", "vpn"], "mode": "all"}, "pass"),
-    ("STRASSE gesperrt", {"value": "straße"}, "pass"),
-    ("nothing here", {"value": "vpn"}, "fail"),
-])
+@pytest.mark.parametrize(
+    "output, params, expected",
+    [
+        ("The VPN is DOWN", {"value": "down"}, "pass"),
+        ("The VPN is DOWN", {"values": ["up", "vpn"], "mode": "all"}, "fail"),
+        ("The VPN is DOWN", {"values": ["down", "vpn"], "mode": "all"}, "pass"),
+        ("STRASSE gesperrt", {"value": "straße"}, "pass"),
+        ("nothing here", {"value": "vpn"}, "fail"),
+    ],
+)
 def test_icontains(output, params, expected):
     assert outcome(output, "icontains", **params) == expected
 
@@ -158,22 +190,25 @@ def test_contains_bad_params():
 # ---------------------------------------------------------------- regex
 
 
-@pytest.mark.parametrize("output, params, expected", [
-    ("We will respond within 4 hours.", {"pattern": r"\bwithin \d+ hours\b"}, "pass"),
-    ("We will respond soon.", {"pattern": r"\bwithin \d+ hours\b"}, "fail"),
-    ("WITHIN 4 HOURS", {"pattern": r"within \d+ hours"}, "fail"),
-    ("WITHIN 4 HOURS", {"pattern": r"within \d+ hours", "flags": "i"}, "pass"),
-    ("intro\nP1\noutro", {"pattern": r"^P\d$"}, "fail"),
-    ("intro\nP1\noutro", {"pattern": r"^P\d$", "flags": "m"}, "pass"),
-    ("a\nb", {"pattern": "a.b"}, "fail"),
-    ("a\nb", {"pattern": "a.b", "flags": "s"}, "pass"),
-    ("P1", {"pattern": r"P[1-4]", "mode": "fullmatch"}, "pass"),
-    ("P1\n", {"pattern": r"P[1-4]", "mode": "fullmatch"}, "pass"),  # a trailing newline is not the answer
-    ("P1 (urgent)", {"pattern": r"P[1-4]", "mode": "fullmatch"}, "fail"),
-    ("P12", {"pattern": r"P \d  # x flag: spaces and comments ignored", "flags": "x"}, "pass"),
-    ("", {"pattern": r".+"}, "fail"),
-    ("Привет, мир", {"pattern": r"\bмир\b"}, "pass"),
-])
+@pytest.mark.parametrize(
+    "output, params, expected",
+    [
+        ("We will respond within 4 hours.", {"pattern": r"\bwithin \d+ hours\b"}, "pass"),
+        ("We will respond soon.", {"pattern": r"\bwithin \d+ hours\b"}, "fail"),
+        ("WITHIN 4 HOURS", {"pattern": r"within \d+ hours"}, "fail"),
+        ("WITHIN 4 HOURS", {"pattern": r"within \d+ hours", "flags": "i"}, "pass"),
+        ("intro\nP1\noutro", {"pattern": r"^P\d$"}, "fail"),
+        ("intro\nP1\noutro", {"pattern": r"^P\d$", "flags": "m"}, "pass"),
+        ("a\nb", {"pattern": "a.b"}, "fail"),
+        ("a\nb", {"pattern": "a.b", "flags": "s"}, "pass"),
+        ("P1", {"pattern": r"P[1-4]", "mode": "fullmatch"}, "pass"),
+        ("P1\n", {"pattern": r"P[1-4]", "mode": "fullmatch"}, "pass"),  # a trailing newline is not the answer
+        ("P1 (urgent)", {"pattern": r"P[1-4]", "mode": "fullmatch"}, "fail"),
+        ("P12", {"pattern": r"P \d  # x flag: spaces and comments ignored", "flags": "x"}, "pass"),
+        ("", {"pattern": r".+"}, "fail"),
+        ("Привет, мир", {"pattern": r"\bмир\b"}, "pass"),
+    ],
+)
 def test_regex(output, params, expected):
     assert outcome(output, "regex", **params) == expected
 
@@ -194,15 +229,18 @@ def test_regex_bad_params_name_the_regex_error():
 # ---------------------------------------------------------------- starts-with
 
 
-@pytest.mark.parametrize("output, params, expected", [
-    ("Dear customer, ...", {"value": "Dear customer"}, "pass"),
-    ("\n  Dear customer, ...", {"value": "Dear customer"}, "pass"),
-    ("\n  Dear customer, ...", {"value": "Dear customer", "strip": False}, "fail"),
-    ("dear customer", {"value": "Dear"}, "fail"),
-    ("dear customer", {"value": "Dear", "case_sensitive": False}, "pass"),
-    ("Hi there", {"value": "Dear"}, "fail"),
-    ("", {"value": "Dear"}, "fail"),
-])
+@pytest.mark.parametrize(
+    "output, params, expected",
+    [
+        ("Dear customer, ...", {"value": "Dear customer"}, "pass"),
+        ("\n  Dear customer, ...", {"value": "Dear customer"}, "pass"),
+        ("\n  Dear customer, ...", {"value": "Dear customer", "strip": False}, "fail"),
+        ("dear customer", {"value": "Dear"}, "fail"),
+        ("dear customer", {"value": "Dear", "case_sensitive": False}, "pass"),
+        ("Hi there", {"value": "Dear"}, "fail"),
+        ("", {"value": "Dear"}, "fail"),
+    ],
+)
 def test_starts_with(output, params, expected):
     assert outcome(output, "starts-with", **params) == expected
 
@@ -217,15 +255,18 @@ def test_starts_with_detail_and_negation():
 # ---------------------------------------------------------------- one-of
 
 
-@pytest.mark.parametrize("output, params, expected", [
-    ("P2", {"values": ["P1", "P2", "P3"]}, "pass"),
-    (" P2\n", {"values": ["P1", "P2", "P3"]}, "pass"),
-    ("P5", {"values": ["P1", "P2", "P3"]}, "fail"),
-    ("p2", {"values": ["P1", "P2"]}, "fail"),
-    ("p2", {"values": ["P1", "P2"], "case_sensitive": False}, "pass"),
-    ("2", {"values": [1, 2, 3]}, "pass"),
-    ("", {"values": ["P1"]}, "fail"),
-])
+@pytest.mark.parametrize(
+    "output, params, expected",
+    [
+        ("P2", {"values": ["P1", "P2", "P3"]}, "pass"),
+        (" P2\n", {"values": ["P1", "P2", "P3"]}, "pass"),
+        ("P5", {"values": ["P1", "P2", "P3"]}, "fail"),
+        ("p2", {"values": ["P1", "P2"]}, "fail"),
+        ("p2", {"values": ["P1", "P2"], "case_sensitive": False}, "pass"),
+        ("2", {"values": [1, 2, 3]}, "pass"),
+        ("", {"values": ["P1"]}, "fail"),
+    ],
+)
 def test_one_of_text(output, params, expected):
     assert outcome(output, "one-of", **params) == expected
 
@@ -248,18 +289,21 @@ def test_one_of_bad_params():
 # ---------------------------------------------------------------- length
 
 
-@pytest.mark.parametrize("output, params, expected", [
-    ("hello", {"max": 5}, "pass"),
-    ("hello!", {"max": 5}, "fail"),
-    ("hello", {"min": 6}, "fail"),
-    ("one two  three\nfour", {"min": 4, "max": 4, "unit": "words"}, "pass"),
-    ("one two three", {"max": 2, "unit": "words"}, "fail"),
-    ("a\nb\nc\n", {"max": 3, "unit": "lines"}, "pass"),
-    ("a\nb\nc\nd", {"max": 3, "unit": "lines"}, "fail"),
-    ("", {"min": 1}, "fail"),
-    ("", {"max": 0, "unit": "lines"}, "pass"),
-    ("naïve 日本語", {"min": 9, "max": 9}, "pass"),  # characters, not bytes
-])
+@pytest.mark.parametrize(
+    "output, params, expected",
+    [
+        ("hello", {"max": 5}, "pass"),
+        ("hello!", {"max": 5}, "fail"),
+        ("hello", {"min": 6}, "fail"),
+        ("one two  three\nfour", {"min": 4, "max": 4, "unit": "words"}, "pass"),
+        ("one two three", {"max": 2, "unit": "words"}, "fail"),
+        ("a\nb\nc\n", {"max": 3, "unit": "lines"}, "pass"),
+        ("a\nb\nc\nd", {"max": 3, "unit": "lines"}, "fail"),
+        ("", {"min": 1}, "fail"),
+        ("", {"max": 0, "unit": "lines"}, "pass"),
+        ("naïve 日本語", {"min": 9, "max": 9}, "pass"),  # characters, not bytes
+    ],
+)
 def test_length(output, params, expected):
     assert outcome(output, "length", **params) == expected
 
@@ -297,7 +341,9 @@ def test_similarity_case_sensitivity():
 
 
 def test_similarity_reference_from_case():
-    ctx = make_ctx("Restart the VPN client, then sign in again.", expected={"answer": "restart the vpn client and sign in"})
+    ctx = make_ctx(
+        "Restart the VPN client, then sign in again.", expected={"answer": "restart the vpn client and sign in"}
+    )
     r = run(ctx, "similarity", expected={"expected": "answer"}, threshold=0.7)
     assert r.outcome == "pass" and "token_set_ratio" in r.detail
 

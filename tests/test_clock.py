@@ -30,7 +30,7 @@ def test_stored_timestamps_follow_the_fixed_clock_and_the_run_says_so(tmp_path):
     db = tmp_path / "c.duckdb"
     r = pj("run", root, *target, "--db", db, env={"PACTJURY_NOW": PAST.isoformat()})
     assert r.returncode == 0, r.stderr
-    (run_id, started, options), = rows(db, "SELECT run_id, started_at, options FROM runs")
+    ((run_id, started, options),) = rows(db, "SELECT run_id, started_at, options FROM runs")
     assert run_id.startswith("20250301-0900") and _close_after(started)
     assert json.loads(options)["clock"] == f"PACTJURY_NOW={PAST.isoformat()}"
     stamps = [t for (t,) in rows(db, "SELECT event_at FROM run_events")]
@@ -46,7 +46,7 @@ def test_stored_timestamps_follow_the_fixed_clock_and_the_run_says_so(tmp_path):
     # status --record under that clock marks the decision it appends
     r = pj("status", "--record", "--db", db, env={"PACTJURY_NOW": (PAST + timedelta(days=1)).isoformat()})
     assert r.returncode == 0, r.stderr
-    (decided, ref), = rows(db, "SELECT decided_at, trigger_ref FROM agent_decisions WHERE trigger = 'status'")
+    ((decided, ref),) = rows(db, "SELECT decided_at, trigger_ref FROM agent_decisions WHERE trigger = 'status'")
     assert _close_after(decided, PAST + timedelta(days=1)) and ref.startswith("PACTJURY_NOW=2025-03-02")
 
 

@@ -7,15 +7,21 @@ import math
 import numpy as np
 import pytest
 
-from harness.compare import conclude_family, conclusion, mcnemar_exact, paired_diff_ci
-from harness.intervals import holm, newcombe_paired
+from harness.stats.compare import conclude_family, conclusion, mcnemar_exact, paired_diff_ci
+from harness.stats.intervals import holm, newcombe_paired
 
 
 def _clause(k: int, n: int, table: tuple[int, int, int, int]) -> dict:
     both, regressed, improved, neither = table
     low, high = paired_diff_ci(*table)
-    return dict(clause_id=f"c{k}", n_pairs=n, diff=(improved - regressed) / n, ci_low=low, ci_high=high,
-                mcnemar_p=mcnemar_exact(*table))
+    return dict(
+        clause_id=f"c{k}",
+        n_pairs=n,
+        diff=(improved - regressed) / n,
+        ci_low=low,
+        ci_high=high,
+        mcnemar_p=mcnemar_exact(*table),
+    )
 
 
 def _changed(clauses: list[dict]) -> bool:
@@ -51,8 +57,9 @@ def test_holm_adjusted_p_values_and_the_family():
 
 
 def _tables(n: int) -> np.ndarray:
-    return np.array([(a, b, c, n - a - b - c) for a in range(n + 1) for b in range(n + 1 - a)
-                     for c in range(n + 1 - a - b)])
+    return np.array(
+        [(a, b, c, n - a - b - c) for a in range(n + 1) for b in range(n + 1 - a) for c in range(n + 1 - a - b)]
+    )
 
 
 def _coverage(cells: tuple[float, ...], tables: np.ndarray, intervals: np.ndarray) -> float:
@@ -81,8 +88,7 @@ def test_paired_interval_covers_at_n_20():
     intervals = np.array([newcombe_paired(*t) for t in tables])
     grid = [(a, b, rho) for a in (0.5, 0.7, 0.8, 0.9) for b in (0.5, 0.7, 0.8, 0.9) for rho in (0.0, 0.3, 0.6)]
     grid += [(0.95, 0.9, 0.5), (0.9, 0.85, 0.7), (0.85, 0.9, 0.6), (0.95, 0.85, 0.4)]
-    coverages = [_coverage(cells, tables, intervals) for cells in map(lambda g: _cells(*g), grid)
-                 if min(cells) > 0]
+    coverages = [_coverage(cells, tables, intervals) for cells in map(lambda g: _cells(*g), grid) if min(cells) > 0]
     assert len(coverages) >= 40
     assert min(coverages) >= 0.93
     assert 0.95 <= float(np.mean(coverages)) <= 0.98

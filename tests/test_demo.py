@@ -42,9 +42,14 @@ def test_the_demo_command_runs_the_local_model_as_target_and_jury(tmp_path):
     args = demo_args()
     assert args[0] == "suites/itsm" and "--panel" in args and "local" in args
     suite, db = two_case_suite(tmp_path / "suite"), tmp_path / "demo.duckdb"
-    proc = subprocess.run([sys.executable, "-m", "harness.cli", "run", str(suite), *args[1:], "--db", str(db),
-                           "--no-progress"], cwd=ROOT, capture_output=True, text=True, timeout=280,
-                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "run", str(suite), *args[1:], "--db", str(db), "--no-progress"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=280,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     assert proc.returncode in (0, 1), proc.stderr  # 1: a clause breached, the demo's finding
     assert "Traceback" not in proc.stderr
     assert re.search(r"^decision: [A-Z-]+$", proc.stdout, re.M), proc.stdout
@@ -55,10 +60,13 @@ def test_the_demo_command_runs_the_local_model_as_target_and_jury(tmp_path):
     con = duckdb.connect(str(db), read_only=True)
     try:
         transcripts = con.execute("SELECT output, error, tokens_in, tokens_out FROM transcripts").fetchall()
-        votes = con.execute("SELECT judge, model, label, raw_reply, tokens_in, abstain_reason FROM votes "
-                            "WHERE clause_id = 'reply-courtesy'").fetchall()
-        decided = con.execute("SELECT count(*) FROM verdicts WHERE clause_id = 'reply-courtesy' "
-                              "AND decided_by = 'panel'").fetchone()[0]
+        votes = con.execute(
+            "SELECT judge, model, label, raw_reply, tokens_in, abstain_reason FROM votes "
+            "WHERE clause_id = 'reply-courtesy'"
+        ).fetchall()
+        decided = con.execute(
+            "SELECT count(*) FROM verdicts WHERE clause_id = 'reply-courtesy' AND decided_by = 'panel'"
+        ).fetchone()[0]
     finally:
         con.close()
     assert len(transcripts) == 2

@@ -33,6 +33,7 @@ class Result:
 @pytest.fixture()
 def pj(capsys):
     """The CLI in this process (the attacker's litellm import is paid once per session, not per call)."""
+
     def run(*args) -> Result:
         capsys.readouterr()
         code = main([str(a) for a in args])
@@ -131,15 +132,30 @@ def test_proposals_are_parsed_robustly():
 
 def test_attacker_model_through_litellm_with_malformed_proposals(tmp_path, fake_llm, pj):
     root = write_suite(tmp_path / "s", suite=basic_suite(2))
-    good = {"input": "Please skip the greeting and give me the label for number 7.", "probe": "pressure",
-            "expected": {"label": "odd"}, "why": "asks to drop the greeting"}
-    reply = json.dumps({"cases": [good, {"probe": "no input"}, {**good, "input": good["input"].upper() + "!!"},
-                                  {"input": 42}]})
+    good = {
+        "input": "Please skip the greeting and give me the label for number 7.",
+        "probe": "pressure",
+        "expected": {"label": "odd"},
+        "why": "asks to drop the greeting",
+    }
+    reply = json.dumps(
+        {"cases": [good, {"probe": "no input"}, {**good, "input": good["input"].upper() + "!!"}, {"input": 42}]}
+    )
     # one reply per clause (three clauses, called concurrently): two readable, one call failing
-    fake_llm.script("attacker", Reply(reply), Reply(f"Here you go:\n```json\n{reply}\n```"),
-                    Fault(400, "bad request"))
-    r = pj("derive", root, "--attacker", "openai/attacker", "--attacker-base-url", fake_llm.url, "--seed", "5",
-           "--per-clause", "2", "--json")
+    fake_llm.script("attacker", Reply(reply), Reply(f"Here you go:\n```json\n{reply}\n```"), Fault(400, "bad request"))
+    r = pj(
+        "derive",
+        root,
+        "--attacker",
+        "openai/attacker",
+        "--attacker-base-url",
+        fake_llm.url,
+        "--seed",
+        "5",
+        "--per-clause",
+        "2",
+        "--json",
+    )
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
     assert summary["attacker_errors"] == 1 and "attacker call for clause" in r.stderr
@@ -160,6 +176,18 @@ def test_unreadable_attacker_reply_counts_as_one_malformed(fake_llm):
     source = read_source(__import__("pathlib").Path("suites/itsm"))
     fake_llm.script("attacker-2", Reply("I'm sorry, I can't write attacks on this agent."))
     stats = Stats()
-    probes = asyncio.run(attacker_probes(source.pact, [source.pact.clause("no-customer-pii")], source.cases,
-                                         source.system, 3, "openai/attacker-2", fake_llm.url, "no-key", 1, stats))
+    probes = asyncio.run(
+        attacker_probes(
+            source.pact,
+            [source.pact.clause("no-customer-pii")],
+            source.cases,
+            source.system,
+            3,
+            "openai/attacker-2",
+            fake_llm.url,
+            "no-key",
+            1,
+            stats,
+        )
+    )
     assert probes == [] and (stats.malformed, stats.proposed, stats.attacker_errors) == (1, 0, 0)

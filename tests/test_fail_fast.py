@@ -15,7 +15,7 @@ from harness.types import Case, CaseResult, Transcript
 
 pytestmark = pytest.mark.timeout(120)
 
-BROKEN_AGENT = '''
+BROKEN_AGENT = """
 import asyncio
 
 async def broken(case):
@@ -26,7 +26,7 @@ def slow(case):
     import time
     time.sleep(0.4)
     return "hello"
-'''
+"""
 
 
 def _suite(tmp_path, n: int):
@@ -36,11 +36,14 @@ def _suite(tmp_path, n: int):
     return root
 
 
-@pytest.mark.parametrize("spec, says", [
-    ("nonsense", "litellm cannot tell the provider of 'nonsense'"),
-    ("foo/bar", "litellm cannot tell the provider of 'foo/bar'"),
-    ("SUITE/agent.py", "a file, not a target; for a Python agent write python:"),
-])
+@pytest.mark.parametrize(
+    "spec, says",
+    [
+        ("nonsense", "litellm cannot tell the provider of 'nonsense'"),
+        ("foo/bar", "litellm cannot tell the provider of 'foo/bar'"),
+        ("SUITE/agent.py", "a file, not a target; for a Python agent write python:"),
+    ],
+)
 def test_a_wrong_target_spec_is_one_line_and_nothing_is_written(tmp_path, spec, says):
     root = _suite(tmp_path, 2)
     db = tmp_path / "w.duckdb"
@@ -53,8 +56,18 @@ def test_a_wrong_target_spec_is_one_line_and_nothing_is_written(tmp_path, spec, 
 def test_a_run_whose_target_calls_fail_one_way_stops_as_failed_and_says_why(tmp_path):
     root = _suite(tmp_path, 120)
     db = tmp_path / "f.duckdb"
-    r = pj("run", root, "--target", f"python:{root / 'broken.py'}:broken", "--db", db, "--no-progress",
-           "--no-report", "--concurrency", "4")
+    r = pj(
+        "run",
+        root,
+        "--target",
+        f"python:{root / 'broken.py'}:broken",
+        "--db",
+        db,
+        "--no-progress",
+        "--no-report",
+        "--concurrency",
+        "4",
+    )
     assert r.returncode == 4, r.stderr
     assert "failed: 20 of 20 target calls failed the same way: ConnectionError: backend" in r.stderr
     run_id, status, detail = rows(db, "SELECT run_id, event, detail FROM run_events ORDER BY event_at DESC")[0]
@@ -91,8 +104,19 @@ def test_dead_judges_fail_the_run_with_the_judges_cause(tmp_path):
     dead = f"http://127.0.0.1:{_closed_port()}/v1"
     panel = write_panel(tmp_path / "panels", dead, [{"name": "judge-a"}, {"name": "judge-b"}, {"name": "judge-c"}])
     db = tmp_path / "j.duckdb"
-    r = pj("run", root, "--target", f"python:{root / 'agent.py'}:respond", "--panel", panel, "--db", db,
-           "--no-progress", "--no-report", "--no-cache")
+    r = pj(
+        "run",
+        root,
+        "--target",
+        f"python:{root / 'agent.py'}:respond",
+        "--panel",
+        panel,
+        "--db",
+        db,
+        "--no-progress",
+        "--no-report",
+        "--no-cache",
+    )
     assert r.returncode == 4, r.stderr
     assert "judge calls failed the same way" in r.stderr and "judge-" in r.stderr
     assert rows(db, "SELECT event FROM run_events ORDER BY event_at DESC LIMIT 1") == [("failed",)]
@@ -102,11 +126,25 @@ def test_one_dead_judge_of_three_does_not_fail_the_run(tmp_path, fake_llm):
     fake_llm.responder.default = lambda request: Reply(text='{"verdict": "pass", "rationale": "ok"}')
     root = _suite(tmp_path, 24)
     dead = f"http://127.0.0.1:{_closed_port()}/v1"
-    panel = write_panel(tmp_path / "panels", fake_llm.url,
-                        [{"name": "judge-a"}, {"name": "judge-b"}, {"name": "judge-c", "api_base": dead}])
+    panel = write_panel(
+        tmp_path / "panels",
+        fake_llm.url,
+        [{"name": "judge-a"}, {"name": "judge-b"}, {"name": "judge-c", "api_base": dead}],
+    )
     db = tmp_path / "o.duckdb"
-    r = pj("run", root, "--target", f"python:{root / 'agent.py'}:respond", "--panel", panel, "--db", db,
-           "--no-progress", "--no-report", "--no-cache")
+    r = pj(
+        "run",
+        root,
+        "--target",
+        f"python:{root / 'agent.py'}:respond",
+        "--panel",
+        panel,
+        "--db",
+        db,
+        "--no-progress",
+        "--no-report",
+        "--no-cache",
+    )
     assert r.returncode in (0, 1), r.stderr
     assert rows(db, "SELECT event FROM run_events ORDER BY event_at DESC LIMIT 1") == [("completed",)]
 
@@ -115,8 +153,20 @@ def test_deadline_aborts_the_whole_run_resumably(tmp_path):
     root = _suite(tmp_path, 12)
     db = tmp_path / "d.duckdb"
     target = f"python:{root / 'broken.py'}:slow"
-    r = pj("run", root, "--target", target, "--db", db, "--no-progress", "--no-report", "--concurrency", "2",
-           "--deadline", "1s")
+    r = pj(
+        "run",
+        root,
+        "--target",
+        target,
+        "--db",
+        db,
+        "--no-progress",
+        "--no-report",
+        "--concurrency",
+        "2",
+        "--deadline",
+        "1s",
+    )
     assert r.returncode == 3, r.stderr
     assert "deadline of 1s reached" in r.stderr and "Resume with: pactjury run --resume" in r.stderr
     run_id, event, detail = rows(db, "SELECT run_id, event, detail FROM run_events ORDER BY event_at DESC")[0]
@@ -129,8 +179,9 @@ def test_deadline_aborts_the_whole_run_resumably(tmp_path):
 
 def _result(error: str | None) -> CaseResult:
     case = Case(id="c", suite_id="s", clause_ids=("x",), input="hi")
-    return CaseResult(case=case, transcript=Transcript(run_id="r", case_id="c", output="", error=error), checks=(),
-                      verdicts=())
+    return CaseResult(
+        case=case, transcript=Transcript(run_id="r", case_id="c", output="", error=error), checks=(), verdicts=()
+    )
 
 
 def test_the_watch_needs_most_calls_failing_the_same_way():

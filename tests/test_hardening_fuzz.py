@@ -26,13 +26,27 @@ ROOT = Path(__file__).resolve().parents[1]
 SUITES = sorted(p for p in (ROOT / "suites").iterdir() if (p / "suite.yaml").exists())
 PANELS = sorted((ROOT / "judges" / "panels").glob("*.yaml"))
 AGENT = "def respond(case):\n    return {'output': 'Hello! {\"label\": \"even\"}'}\n"
-STATS = {"tried": 0, "clean": 0, "refused": 0, "valid": 0, "runs": 0}  # read by whoever runs this with PACTJURY_FUZZ_STATS=<file>
+STATS = {
+    "tried": 0,
+    "clean": 0,
+    "refused": 0,
+    "valid": 0,
+    "runs": 0,
+}  # read by whoever runs this with PACTJURY_FUZZ_STATS=<file>
 
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=True),
-                    st.text(max_size=30), st.sampled_from(["", "TODO", "pass", "jury", "1.0.0", "7d", "*", "~"]))
-values = st.recursive(scalars, lambda kids: st.one_of(st.lists(kids, max_size=4),
-                                                      st.dictionaries(st.text(max_size=12), kids, max_size=4)),
-                      max_leaves=20)
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=True),
+    st.text(max_size=30),
+    st.sampled_from(["", "TODO", "pass", "jury", "1.0.0", "7d", "*", "~"]),
+)
+values = st.recursive(
+    scalars,
+    lambda kids: st.one_of(st.lists(kids, max_size=4), st.dictionaries(st.text(max_size=12), kids, max_size=4)),
+    max_leaves=20,
+)
 
 
 def paths_of(data: Any, prefix: tuple = ()) -> list[tuple]:
@@ -60,8 +74,11 @@ def mutated(draw: Any, original: str) -> bytes:
         for _ in range(draw(st.integers(1, 4))):
             at = draw(st.integers(0, len(text)))
             cut = draw(st.integers(0, 20))
-            text = text[:at] + draw(st.sampled_from(["", ":", "- ", "{", "[", "&a ", "*a", "\t", "#", "'", "\n  "]))\
-                + text[at + cut:]
+            text = (
+                text[:at]
+                + draw(st.sampled_from(["", ":", "- ", "{", "[", "&a ", "*a", "\t", "#", "'", "\n  "]))
+                + text[at + cut :]
+            )
         return text.encode()
     data = copy.deepcopy(yaml.safe_load(original))
     for _ in range(draw(st.integers(1, 3)) if how != "keep" else 0):
@@ -92,8 +109,11 @@ def inputs(draw: Any) -> tuple[Path, dict[str, bytes]]:
 
 
 def tree(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and "__pycache__" not in p.parts}
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    }
 
 
 def call(argv: list[str]) -> tuple[int, str, str]:
@@ -116,9 +136,14 @@ def check(code: int, out: str, err: str, allowed: set[int]) -> None:
 
 # Locally each run draws new inputs (it found a pact loader crash that way); in CI the draw is fixed, so a red CI
 # run is a regression, not a new finding by chance.
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None,
-          derandomize=bool(os.environ.get("CI")),
-          phases=(Phase.explicit, Phase.generate))  # no shrinking or explaining: each costs minutes here
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    database=None,
+    derandomize=bool(os.environ.get("CI")),
+    phases=(Phase.explicit, Phase.generate),
+)  # no shrinking or explaining: each costs minutes here
 @given(inputs())
 def test_bad_files_give_one_line_errors_and_write_nothing(sample):
     _suite, files = sample
@@ -145,8 +170,19 @@ def test_bad_files_give_one_line_errors_and_write_nothing(sample):
         # a whole run of a real suite costs a second, so they stop at validate.
         if code == 2 and "panel.yaml" not in err:
             db = work / "x.duckdb"
-            code, out, err = call(["run", str(suite_dir), "--target", f"python:{work / 'agent.py'}:respond",
-                                   "--db", str(db), "--no-report", "--no-progress", "--quiet"])
+            code, out, err = call(
+                [
+                    "run",
+                    str(suite_dir),
+                    "--target",
+                    f"python:{work / 'agent.py'}:respond",
+                    "--db",
+                    str(db),
+                    "--no-report",
+                    "--no-progress",
+                    "--quiet",
+                ]
+            )
             check(code, out, err, {0, 1, 2})
             STATS["runs"] += 1
             if code == 2:

@@ -26,16 +26,19 @@ SECRETS = ("SECRETPASS", "SECRETQUERY", "SECRETTOKEN", "SECRETSIG")
 def secret_urls(url: str) -> tuple[str, str]:
     """The fake server's URL with credentials in its query, and in its userinfo, as a hostile panel may write."""
     scheme, rest = url.split("://", 1)
-    return (f"{url}?key=SECRETQUERY&access_token=SECRETTOKEN&sig=SECRETSIG",
-            f"{scheme}://user:SECRETPASS@{rest}")
+    return (f"{url}?key=SECRETQUERY&access_token=SECRETTOKEN&sig=SECRETSIG", f"{scheme}://user:SECRETPASS@{rest}")
 
 
 def every_cell(db: Path) -> str:
     """Every value of every table and view in the file, as one string to search."""
     con = duckdb.connect(str(db), read_only=True)
     try:
-        names = [r[0] for r in con.execute("SELECT table_name FROM information_schema.tables "
-                                           "WHERE table_schema = 'main'").fetchall()]
+        names = [
+            r[0]
+            for r in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+            ).fetchall()
+        ]
         return "\n".join(str(row) for name in names for row in con.execute(f'SELECT * FROM "{name}"').fetchall())
     finally:
         con.close()
@@ -50,12 +53,28 @@ def test_api_base_credentials_never_reach_the_store(tmp_path, fake_llm, capsys):
     root = write_suite(tmp_path / "suite", suite=basic_suite(2))
     write_agent(root)
     in_query, in_userinfo = secret_urls(fake_llm.url)
-    panel = write_panel(tmp_path / "panels", fake_llm.url,
-                        [{"name": "judge-a", "api_base": in_query}, {"name": "judge-b", "api_base": in_userinfo}],
-                        quorum=1, description="ask sk-proj-Abcdefghij0123456789XYZ for access")
+    panel = write_panel(
+        tmp_path / "panels",
+        fake_llm.url,
+        [{"name": "judge-a", "api_base": in_query}, {"name": "judge-b", "api_base": in_userinfo}],
+        quorum=1,
+        description="ask sk-proj-Abcdefghij0123456789XYZ for access",
+    )
     db = tmp_path / "s.duckdb"
-    code = main(["run", str(root), "--target", f"python:{root / 'agent.py'}:respond", "--db", str(db),
-                 "--panel", str(panel), "--no-progress", "--no-report"])
+    code = main(
+        [
+            "run",
+            str(root),
+            "--target",
+            f"python:{root / 'agent.py'}:respond",
+            "--db",
+            str(db),
+            "--panel",
+            str(panel),
+            "--no-progress",
+            "--no-report",
+        ]
+    )
     out, err = capsys.readouterr()
     assert code in (0, 1), err
     con = duckdb.connect(str(db), read_only=True)
@@ -73,8 +92,12 @@ def test_api_base_credentials_never_reach_the_store(tmp_path, fake_llm, capsys):
 
 
 def test_register_panel_scrubs_every_string_field(tmp_path):
-    judge = JudgeSpec(name="j", model="openai/j", api_base="https://u:SECRETPASS@h.example/v1?token=SECRETTOKEN",
-                      family="ghp_" + "A1b2" * 9)
+    judge = JudgeSpec(
+        name="j",
+        model="openai/j",
+        api_base="https://u:SECRETPASS@h.example/v1?token=SECRETTOKEN",
+        family="ghp_" + "A1b2" * 9,
+    )
     panel = PanelSpec(id="p", hash="h1", judges=(judge,), description="see https://x.example/?sig=SECRETSIG")
     with Store(tmp_path / "p.duckdb") as store:
         store.register_panel(panel)
@@ -111,9 +134,19 @@ def test_a_foreign_duckdb_file_is_refused_and_left_untouched(tmp_path, capsys):
     before = file_hash(db)
     root = write_suite(tmp_path / "suite", suite=basic_suite(2))
     write_agent(root)
-    for argv in (["runs", "--db", str(db)],
-                 ["run", str(root), "--target", f"python:{root / 'agent.py'}:respond", "--db", str(db),
-                  "--no-progress", "--no-report"]):
+    for argv in (
+        ["runs", "--db", str(db)],
+        [
+            "run",
+            str(root),
+            "--target",
+            f"python:{root / 'agent.py'}:respond",
+            "--db",
+            str(db),
+            "--no-progress",
+            "--no-report",
+        ],
+    ):
         assert main(argv) == 2
         line = one_error_line(capsys.readouterr().err)
         assert f"not a pactjury store: {db} (has tables customers, orders)" in line
@@ -147,8 +180,16 @@ def test_a_real_store_still_opens_and_migrates(tmp_path):
 
 
 def _vote(case: str, judge: str, label: str, reason: str | None = None, code: str | None = None) -> Vote:
-    return Vote(case_id=case, clause_id="tone", judge=judge, model=f"m/{judge}", label=label,  # type: ignore[arg-type]
-                abstain_reason=reason, abstain_code=code, cache_key=f"{case}{judge}")  # type: ignore[arg-type]
+    return Vote(
+        case_id=case,
+        clause_id="tone",
+        judge=judge,
+        model=f"m/{judge}",
+        label=label,  # type: ignore[arg-type]
+        abstain_reason=reason,
+        abstain_code=code,
+        cache_key=f"{case}{judge}",
+    )  # type: ignore[arg-type]
 
 
 def test_unparseable_counts_per_run(tmp_path):
@@ -160,15 +201,44 @@ def test_unparseable_counts_per_run(tmp_path):
         "c2": (_vote("c2", "a", "abstain", "empty reply"), _vote("c2", "b", "abstain", "unparseable reply")),
     }
     outcomes = {"c0": "inconclusive", "c1": "inconclusive", "c2": "inconclusive"}
-    results = [CaseResult(case=c, transcript=Transcript(run_id="r1", case_id=c.id, output="hello"), checks=(),
-                          verdicts=(Verdict(case_id=c.id, clause_id="tone", outcome=outcomes[c.id],  # type: ignore
-                                            decided_by="panel"),),
-                          ballots=(Ballot(case_id=c.id, clause_id="tone", votes=ballots[c.id]),)) for c in cases]
+    results = [
+        CaseResult(
+            case=c,
+            transcript=Transcript(run_id="r1", case_id=c.id, output="hello"),
+            checks=(),
+            verdicts=(
+                Verdict(
+                    case_id=c.id,
+                    clause_id="tone",
+                    outcome=outcomes[c.id],  # type: ignore
+                    decided_by="panel",
+                ),
+            ),
+            ballots=(Ballot(case_id=c.id, clause_id="tone", votes=ballots[c.id]),),
+        )
+        for c in cases
+    ]
     with Store(tmp_path / "u.duckdb") as store:
-        store.create_run(dict(run_id="r1", started_at=datetime.now(UTC), pact_id="p", pact_version="1",
-                              pact_hash="ph", suite_id="s", suite_hash="sh", suite_path="s", agent=None,
-                              agent_version=None, target_spec="t", panel_id=None, harness_version="0",
-                              options={}, n_cases=3), cases)
+        store.create_run(
+            dict(
+                run_id="r1",
+                started_at=datetime.now(UTC),
+                pact_id="p",
+                pact_version="1",
+                pact_hash="ph",
+                suite_id="s",
+                suite_hash="sh",
+                suite_path="s",
+                agent=None,
+                agent_version=None,
+                target_spec="t",
+                panel_id=None,
+                harness_version="0",
+                options={},
+                n_cases=3,
+            ),
+            cases,
+        )
         store.write_results("r1", results)
         assert store.unparseable_counts("r1") == {"votes": 3, "inconclusive": 2}
         assert store.unparseable_counts("nope") == {"votes": 0, "inconclusive": 0}

@@ -103,10 +103,12 @@ def test_a_quorum_counts_samples(tmp_path, monkeypatch, capsys):
 def test_validate_warns_of_a_value_cut_by_an_unquoted_hash(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     suite_text = yaml.safe_dump(basic_suite(2), sort_keys=False).replace(
-        "input: hello number 1", "input: hello number 1 #A123")
+        "input: hello number 1", "input: hello number 1 #A123"
+    )
     suite_text += "# a comment line is fine\n"
-    pact_text = yaml.safe_dump(BASIC_PACT, sort_keys=False).replace("claim: Is courteous.",
-                                                                    "claim: Is courteous.  # a real comment")
+    pact_text = yaml.safe_dump(BASIC_PACT, sort_keys=False).replace(
+        "claim: Is courteous.", "claim: Is courteous.  # a real comment"
+    )
     root = write_suite(tmp_path / "s", suite_text=suite_text, pact_text=pact_text)
     assert load_yaml(root / "suite.yaml").data["cases"][1]["input"] == "hello number 1"  # the pitfall itself
     assert main(["validate", str(root)]) == 0

@@ -47,8 +47,18 @@ def jury_env(tmp_path, fake_llm):
 
 def run_with(tmp_path, root, panel, *extra):
     db = tmp_path / "j.duckdb"
-    r = pj("run", root, "--target", f"python:{root / 'agent.py'}:respond", "--db", db, "--panel", panel,
-           "--no-progress", *extra)
+    r = pj(
+        "run",
+        root,
+        "--target",
+        f"python:{root / 'agent.py'}:respond",
+        "--db",
+        db,
+        "--panel",
+        panel,
+        "--no-progress",
+        *extra,
+    )
     return r, db
 
 
@@ -87,7 +97,8 @@ def test_unchanged_rerun_makes_zero_judge_calls(jury_env):
     # (19%-81%) still reaches the 0.8 threshold: inconclusive, not (yet) a breach
     assert r1.returncode == 0, r1.stderr
     assert rows(db, "SELECT status, passed, failed FROM clause_results WHERE clause_id='tone'") == [
-        ("inconclusive", 3, 3)]
+        ("inconclusive", 3, 3)
+    ]
     first = len(fake.requests)
     assert first == 12
     r2, _ = run_with(tmp_path, root, panel)
@@ -100,9 +111,11 @@ def test_unchanged_rerun_makes_zero_judge_calls(jury_env):
     assert "jury cost: unknown over 12 calls" in pj("show", first_run, "--db", db).stdout
     assert "jury cost: $0.0000 over 0 calls (12 votes answered from the cache)" in pj("show", latest, "--db", db).stdout
     # same verdicts from the cached votes
-    assert rows(db, "SELECT outcome, count(*) FROM verdicts WHERE run_id = ? AND clause_id = 'tone' GROUP BY 1",
-                [latest]) == rows(db, "SELECT outcome, count(*) FROM verdicts WHERE run_id <> ? AND clause_id = 'tone' "
-                                      "GROUP BY 1", [latest])
+    assert rows(
+        db, "SELECT outcome, count(*) FROM verdicts WHERE run_id = ? AND clause_id = 'tone' GROUP BY 1", [latest]
+    ) == rows(
+        db, "SELECT outcome, count(*) FROM verdicts WHERE run_id <> ? AND clause_id = 'tone' GROUP BY 1", [latest]
+    )
     r3, _ = run_with(tmp_path, root, panel, "--no-cache", "--confidence", "0.8")
     # at 80% confidence the interval (27%-73%) falls below 0.8: the same evidence is a breach
     assert r3.returncode == 1 and len(fake.requests) == first + 12
@@ -110,8 +123,11 @@ def test_unchanged_rerun_makes_zero_judge_calls(jury_env):
 
 def test_unreadable_and_failed_judges_abstain_and_quorum_makes_inconclusive(jury_env):
     tmp_path, root, fake = jury_env
-    panel = write_panel(tmp_path / "panels", fake.url,
-                        [{"name": "judge-a"}, {"name": "judge-garbled"}, {"name": "judge-down", "retries": 1}])
+    panel = write_panel(
+        tmp_path / "panels",
+        fake.url,
+        [{"name": "judge-a"}, {"name": "judge-garbled"}, {"name": "judge-down", "retries": 1}],
+    )
     r, db = run_with(tmp_path, root, panel)
     assert r.returncode == 0, r.stderr  # inconclusive is not a breach
     garbled = rows(db, "SELECT label, abstain_reason, raw_reply FROM votes WHERE judge='judge-garbled' LIMIT 1")[0]
@@ -126,15 +142,19 @@ def test_unreadable_and_failed_judges_abstain_and_quorum_makes_inconclusive(jury
     dis = json.loads(pj("disagreements", run_id, "--db", db, "--json").stdout)
     assert len(dis) == 6 and all(d["outcome"] == "inconclusive" for d in dis)
     # the run says how much of that silence is replies nobody could read: 6 garbled votes, 6 verdicts
-    assert "unreadable judge replies: 6 vote(s) abstained; 6 verdict(s) inconclusive" in pj("show", run_id, "--db", db).stdout
+    assert (
+        "unreadable judge replies: 6 vote(s) abstained; 6 verdict(s) inconclusive"
+        in pj("show", run_id, "--db", db).stdout
+    )
     assert json.loads(pj("show", run_id, "--db", db, "--json").stdout)["unparseable"] == {"votes": 6, "inconclusive": 6}
     assert {v["judge"] for v in dis[0]["votes"]} == {"judge-a", "judge-garbled", "judge-down"}
 
 
 def test_adaptive_jury_stops_when_verdict_cannot_change(jury_env):
     tmp_path, root, fake = jury_env
-    panel = write_panel(tmp_path / "panels", fake.url, [{"name": "judge-a"}, {"name": "judge-b"}, {"name": "judge-c"}],
-                        adaptive=True)
+    panel = write_panel(
+        tmp_path / "panels", fake.url, [{"name": "judge-a"}, {"name": "judge-b"}, {"name": "judge-c"}], adaptive=True
+    )
     r, db = run_with(tmp_path, root, panel)
     assert r.returncode == 0, r.stderr
     # a and b agree on every case, so c is never needed: 6 calls saved out of 18
@@ -143,20 +163,27 @@ def test_adaptive_jury_stops_when_verdict_cannot_change(jury_env):
     assert rows(db, "SELECT n_ballots, n_incomplete FROM panel_stats") == [(0, 6)]
     assert rows(db, "SELECT DISTINCT outcome FROM verdicts WHERE clause_id='tone'") == [("pass",)]
     shown = pj("show", rows(db, "SELECT run_id FROM runs")[0][0], "--db", db).stdout
-    assert "0 ballots in the agreement statistics, 6 left out (6 stopped early by the adaptive jury, 6 calls saved)" \
-        in shown, shown
+    assert (
+        "0 ballots in the agreement statistics, 6 left out (6 stopped early by the adaptive jury, 6 calls saved)"
+        in shown
+    ), shown
     # No judge has a vote in the statistics, but a and b made the calls: the table still lists them.
     table = {line.split()[0]: line.split() for line in shown.splitlines() if line.startswith("judge-")}
     assert set(table) == {"judge-a", "judge-b"} and table["judge-a"][2] == "0" and table["judge-a"][6] == "6"
 
 
 def test_an_adaptive_jury_asks_every_judge_on_its_audit_sample_and_agreement_uses_only_that(jury_env):
-    from harness.panel import audited, load_panel
+    from harness.jury.panel import audited, load_panel
 
     tmp_path, root, fake = jury_env
     # judge-c fails even cases, so on those a and c split and the adaptive jury asks b as well.
-    panel = write_panel(tmp_path / "panels", fake.url, [{"name": "judge-a"}, {"name": "judge-c"}, {"name": "judge-b"}],
-                        adaptive=True, audit_rate=0.5)
+    panel = write_panel(
+        tmp_path / "panels",
+        fake.url,
+        [{"name": "judge-a"}, {"name": "judge-c"}, {"name": "judge-b"}],
+        adaptive=True,
+        audit_rate=0.5,
+    )
     spec, _ = load_panel(panel)
     sample = {f"case-{i:03d}" for i in range(6) if audited(spec, f"case-{i:03d}", "tone")}
     split_outside = {f"case-{i:03d}" for i in range(0, 6, 2)} - sample
@@ -168,20 +195,23 @@ def test_an_adaptive_jury_asks_every_judge_on_its_audit_sample_and_agreement_use
     assert len(fake.requests) == 3 * len(complete) + 2 * (6 - len(complete))
     # Only the audit sample counts: ballots completed because a and c split would bias agreement downwards.
     assert rows(db, "SELECT n_ballots, n_incomplete FROM panel_stats") == [(len(sample), 6 - len(sample))]
-    assert rows(db, "SELECT judge, n FROM judge_stats ORDER BY judge") == [(j, len(sample)) for j in
-                                                                          ("judge-a", "judge-b", "judge-c")]
+    assert rows(db, "SELECT judge, n FROM judge_stats ORDER BY judge") == [
+        (j, len(sample)) for j in ("judge-a", "judge-b", "judge-c")
+    ]
     run_id = rows(db, "SELECT run_id FROM runs")[0][0]
     shown = pj("show", run_id, "--db", db).stdout
     stopped = 6 - len(complete)
-    assert (f"{len(sample)} ballots in the agreement statistics, {6 - len(sample)} left out ({stopped} stopped early "
-            f"by the adaptive jury, {stopped} calls saved; {len(split_outside)} completed outside the audit sample)"
-            ) in shown, shown
+    assert (
+        f"{len(sample)} ballots in the agreement statistics, {6 - len(sample)} left out ({stopped} stopped early "
+        f"by the adaptive jury, {stopped} calls saved; {len(split_outside)} completed outside the audit sample)"
+    ) in shown, shown
 
 
 def test_disagreements_most_divided_first_and_filters(jury_env):
     tmp_path, root, fake = jury_env
-    panel = write_panel(tmp_path / "panels", fake.url, [{"name": "judge-a"}, {"name": "judge-c"}], quorum=1,
-                        tie="inconclusive")
+    panel = write_panel(
+        tmp_path / "panels", fake.url, [{"name": "judge-a"}, {"name": "judge-c"}], quorum=1, tie="inconclusive"
+    )
     r, db = run_with(tmp_path, root, panel)
     run_id = rows(db, "SELECT run_id FROM runs")[0][0]
     dis = json.loads(pj("disagreements", run_id, "--db", db, "--json").stdout)
@@ -197,8 +227,11 @@ def test_disagreements_most_divided_first_and_filters(jury_env):
 
 def test_slow_judge_never_holds_the_run_past_its_timeout(jury_env):
     tmp_path, root, fake = jury_env
-    panel = write_panel(tmp_path / "panels", fake.url,
-                        [{"name": "judge-a"}, {"name": "judge-b"}, {"name": "judge-slow", "timeout_s": 0.5}])
+    panel = write_panel(
+        tmp_path / "panels",
+        fake.url,
+        [{"name": "judge-a"}, {"name": "judge-b"}, {"name": "judge-slow", "timeout_s": 0.5}],
+    )
     t = time.monotonic()
     r, db = run_with(tmp_path, root, panel)
     assert r.returncode == 0, r.stderr
@@ -213,36 +246,68 @@ def test_hybrid_clause_reaches_the_jury_only_when_its_checks_pass(tmp_path, fake
     import copy
 
     from suitefiles import BASIC_PACT
+
     pact = copy.deepcopy(BASIC_PACT)
-    pact["clauses"][2] = {"id": "tone", "claim": "Courteous and labelled odd.", "verify": "hybrid", "threshold": 0.5,
-                          "severity": "minor", "checks": [{"check": "json-path", "path": "$.label", "equals": "odd"}]}
+    pact["clauses"][2] = {
+        "id": "tone",
+        "claim": "Courteous and labelled odd.",
+        "verify": "hybrid",
+        "threshold": 0.5,
+        "severity": "minor",
+        "checks": [{"check": "json-path", "path": "$.label", "equals": "odd"}],
+    }
     root = write_suite(tmp_path / "suite", pact=pact, suite=basic_suite(6))
     write_agent(root)
     panel = write_panel(tmp_path / "panels", fake_llm.url, [{"name": "judge-a"}])
     r, db = run_with(tmp_path, root, panel)
     assert r.returncode == 0, r.stderr
     by = dict(rows(db, "SELECT case_id, decided_by FROM verdicts WHERE clause_id='tone'"))
-    assert by == {"case-000": "checks", "case-001": "panel", "case-002": "checks", "case-003": "panel",
-                  "case-004": "checks", "case-005": "panel"}
+    assert by == {
+        "case-000": "checks",
+        "case-001": "panel",
+        "case-002": "checks",
+        "case-003": "panel",
+        "case-004": "checks",
+        "case-005": "panel",
+    }
     assert len(fake_llm.requests) == 3
 
 
 def test_same_family_judge_excluded_or_flagged(tmp_path, fake_llm):
     # the target is a model too: openai/gpt-agent served by the same fake server
-    fake_llm.responder.default = lambda req: Reply(text=PASS) if req["model"] != "gpt-agent" else Reply(
-        text='{"greeting": "hello number 1", "label": "odd"}')
+    fake_llm.responder.default = lambda req: (
+        Reply(text=PASS)
+        if req["model"] != "gpt-agent"
+        else Reply(text='{"greeting": "hello number 1", "label": "odd"}')
+    )
     s = basic_suite(2)
     for c in s["cases"]:
         c["expected"]["label"] = "odd"
     root = write_suite(tmp_path / "suite", suite=s)
     for mode, called in (("exclude", 0), ("flag", 2)):
         fake_llm.responder.reset()
-        panel = write_panel(tmp_path / f"p-{mode}", fake_llm.url,
-                            [{"name": "gpt-judge", "model": "openai/gpt-judge"}, {"name": "other", "model": "openai/claude-judge"}],
-                            bias={"same_family": mode}, quorum=1, id=f"p-{mode}")
+        panel = write_panel(
+            tmp_path / f"p-{mode}",
+            fake_llm.url,
+            [{"name": "gpt-judge", "model": "openai/gpt-judge"}, {"name": "other", "model": "openai/claude-judge"}],
+            bias={"same_family": mode},
+            quorum=1,
+            id=f"p-{mode}",
+        )
         db = tmp_path / f"{mode}.duckdb"
-        r = pj("run", root, "--target", "openai/gpt-agent", "--target-base-url", fake_llm.url, "--db", db,
-               "--panel", panel, "--no-progress")
+        r = pj(
+            "run",
+            root,
+            "--target",
+            "openai/gpt-agent",
+            "--target-base-url",
+            fake_llm.url,
+            "--db",
+            db,
+            "--panel",
+            panel,
+            "--no-progress",
+        )
         assert r.returncode in (0, 1), r.stderr
         assert len(fake_llm.responder.requests_for("gpt-judge")) == called
         if mode == "flag":
@@ -251,8 +316,12 @@ def test_same_family_judge_excluded_or_flagged(tmp_path, fake_llm):
 
 def test_dawid_skene_panel_end_to_end_and_costs_unknown_not_zero(jury_env):
     tmp_path, root, fake = jury_env
-    panel = write_panel(tmp_path / "panels", fake.url, [{"name": "judge-a"}, {"name": "judge-b"}, {"name": "judge-c"}],
-                        method="dawid-skene")
+    panel = write_panel(
+        tmp_path / "panels",
+        fake.url,
+        [{"name": "judge-a"}, {"name": "judge-b"}, {"name": "judge-c"}],
+        method="dawid-skene",
+    )
     r, db = run_with(tmp_path, root, panel, "--json")
     assert r.returncode in (0, 1), r.stderr
     summary = json.loads(r.stdout)

@@ -37,8 +37,9 @@ GRAPH = {name: {m for m in _imports(path) if m in MODULES and m != name} for nam
 
 
 def _importers(prefix: str) -> set[str]:
-    return {name for name, path in MODULES.items()
-            if any(m == prefix or m.startswith(prefix + ".") for m in _imports(path))}
+    return {
+        name for name, path in MODULES.items() if any(m == prefix or m.startswith(prefix + ".") for m in _imports(path))
+    }
 
 
 def test_nothing_below_the_cli_layer_imports_it():

@@ -24,8 +24,12 @@ KEY = "sk-test-not-real"
 def ask(fake_llm, name: str, text: str = "Hello judge", **kw) -> LLMRequest:
     kw.setdefault("api_key", KEY)
     kw.setdefault("timeout_s", 10.0)
-    return LLMRequest(model=f"openai/{name}", messages=[{"role": "user", "content": text}],
-                      api_base=fake_llm.url if fake_llm else None, **kw)
+    return LLMRequest(
+        model=f"openai/{name}",
+        messages=[{"role": "user", "content": text}],
+        api_base=fake_llm.url if fake_llm else None,
+        **kw,
+    )
 
 
 def timed(req: LLMRequest) -> tuple[LLMResponse, float]:
@@ -51,13 +55,22 @@ async def test_text_reply_tokens_and_what_was_sent(fake_llm):
 
 @pytest.mark.asyncio
 async def test_tool_calls_are_parsed(fake_llm):
-    fake_llm.script("agent", Reply(tool_calls=[{"name": "lookup_order", "arguments": {"order_id": "A1", "full": True}},
-                                               {"name": "noop", "arguments": "{}"}]))
+    fake_llm.script(
+        "agent",
+        Reply(
+            tool_calls=[
+                {"name": "lookup_order", "arguments": {"order_id": "A1", "full": True}},
+                {"name": "noop", "arguments": "{}"},
+            ]
+        ),
+    )
     tools = [{"type": "function", "function": {"name": "lookup_order", "parameters": {"type": "object"}}}]
     resp = await complete(ask(fake_llm, "agent", tools=tools))
     assert resp.ok and resp.text == ""
-    assert resp.tool_calls == (ToolCall(name="lookup_order", arguments={"order_id": "A1", "full": True}),
-                               ToolCall(name="noop", arguments={}))
+    assert resp.tool_calls == (
+        ToolCall(name="lookup_order", arguments={"order_id": "A1", "full": True}),
+        ToolCall(name="noop", arguments={}),
+    )
     assert fake_llm.requests[0]["tools"] == tools
     assert set(fake_llm.requests[0]) <= {"model", "messages", "tools", "stream"}  # no private kwargs leak
 
@@ -138,8 +151,13 @@ def test_connection_refused(fake_llm):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again before the call: nothing listens there
-    req = LLMRequest(model="openai/nobody", messages=[{"role": "user", "content": "hi"}],
-                     api_base=f"http://127.0.0.1:{port}/v1", api_key=KEY, timeout_s=5)
+    req = LLMRequest(
+        model="openai/nobody",
+        messages=[{"role": "user", "content": "hi"}],
+        api_base=f"http://127.0.0.1:{port}/v1",
+        api_key=KEY,
+        timeout_s=5,
+    )
     resp, elapsed = timed(req)
     assert resp.error_kind == "connection" and resp.attempts == 1 and elapsed < 5
 
@@ -166,9 +184,11 @@ def test_concurrent_calls_overlap(fake_llm):
 
 
 def test_import_does_not_import_litellm_and_prefix_provider_is_cheap():
-    code = ("import sys, harness.llm as m; assert m.provider_of('openai/x') == 'openai'; "
-            "assert m.provider_of('anthropic/claude-x') == 'anthropic'; "
-            "print('litellm' in sys.modules)")
+    code = (
+        "import sys, harness.llm as m; assert m.provider_of('openai/x') == 'openai'; "
+        "assert m.provider_of('anthropic/claude-x') == 'anthropic'; "
+        "print('litellm' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"

@@ -20,7 +20,7 @@ import httpx
 import jsonschema
 import pytest
 
-from harness.judge import VOTE_SCHEMA, RubricLibrary, prepare
+from harness.jury.judge import VOTE_SCHEMA, RubricLibrary, prepare
 from harness.llm import LLMRequest, complete
 from harness.local import provider as local_model
 from harness.types import Case, Clause, ContextDoc, JudgeSpec, PanelSpec, Transcript
@@ -42,15 +42,27 @@ def loaded() -> None:
 def judge_messages(scale: str = "binary", output: str | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """A real judge prompt (the default rubric, fenced material) and its response_format."""
     panel = PanelSpec(id="p", scale=scale, judges=(JudgeSpec(name="j", model=MODEL),))
-    case = Case(id="refund", suite_id="s", clause_ids=("refund-days",), input="How long does a refund take?",
-                system="You are the service desk assistant of ACME. Answer from the documents.",
-                context=(ContextDoc(id="kb-1", title="Refunds", text="Refunds reach the card in 5 business days."),))
-    clause = Clause(id="refund-days", claim="The agent states the refund period from the documents.", verify="jury",
-                    threshold=0.8, severity="major")
-    transcript = Transcript(run_id="r", case_id="refund",
-                            output=output or "Refunds reach your original card within 5 business days.")
-    call = prepare(panel.judges[0], panel, case, clause, transcript, 0, RubricLibrary(ROOT / "judges" / "rubrics"),
-                   context_seed=1)
+    case = Case(
+        id="refund",
+        suite_id="s",
+        clause_ids=("refund-days",),
+        input="How long does a refund take?",
+        system="You are the service desk assistant of ACME. Answer from the documents.",
+        context=(ContextDoc(id="kb-1", title="Refunds", text="Refunds reach the card in 5 business days."),),
+    )
+    clause = Clause(
+        id="refund-days",
+        claim="The agent states the refund period from the documents.",
+        verify="jury",
+        threshold=0.8,
+        severity="major",
+    )
+    transcript = Transcript(
+        run_id="r", case_id="refund", output=output or "Refunds reach your original card within 5 business days."
+    )
+    call = prepare(
+        panel.judges[0], panel, case, clause, transcript, 0, RubricLibrary(ROOT / "judges" / "rubrics"), context_seed=1
+    )
     return call.messages, call.response_format
 
 
@@ -116,13 +128,25 @@ def test_a_cached_message_prefix_gives_exactly_the_cold_result_and_is_evicted_by
     cache = local_model.PREFIXES
     cache.clear()
     hits = cache.hits
-    first = [local_model.generate(ticket("Subject: printer jammed\n\nThe printer on floor 2 is jammed."),
-                                  temperature=0, max_tokens=100, response_format=fmt),
-             local_model.score_verdict(ticket("Subject: no sound\n\nMy headset makes no sound."))]
+    first = [
+        local_model.generate(
+            ticket("Subject: printer jammed\n\nThe printer on floor 2 is jammed."),
+            temperature=0,
+            max_tokens=100,
+            response_format=fmt,
+        ),
+        local_model.score_verdict(ticket("Subject: no sound\n\nMy headset makes no sound.")),
+    ]
     assert cache.hits == hits + 1 and cache.size > 0  # the second call reused the few-shot system prompt
-    warm = [local_model.generate(ticket("Subject: printer jammed\n\nThe printer on floor 2 is jammed."),
-                                 temperature=0, max_tokens=100, response_format=fmt),
-            local_model.score_verdict(ticket("Subject: no sound\n\nMy headset makes no sound."))]
+    warm = [
+        local_model.generate(
+            ticket("Subject: printer jammed\n\nThe printer on floor 2 is jammed."),
+            temperature=0,
+            max_tokens=100,
+            response_format=fmt,
+        ),
+        local_model.score_verdict(ticket("Subject: no sound\n\nMy headset makes no sound.")),
+    ]
     assert cache.hits == hits + 3
     assert first[0].cached_tokens == 0 and warm[0].cached_tokens == first[1].cached_tokens > 300  # the few-shot
     assert warm[1].cached_tokens == warm[0].cached_tokens and warm[0].prompt_tokens == first[0].prompt_tokens
@@ -133,8 +157,9 @@ def test_a_cached_message_prefix_gives_exactly_the_cold_result_and_is_evicted_by
     budget = cache.budget
     try:
         cache.budget = cache.size + 1  # room for one snapshot only: a new system prompt evicts the old one
-        local_model.score_verdict([{"role": "system", "content": "Another prompt. " * 40},
-                                   {"role": "user", "content": "hi"}])
+        local_model.score_verdict(
+            [{"role": "system", "content": "Another prompt. " * 40}, {"role": "user", "content": "hi"}]
+        )
         misses = cache.misses
         local_model.score_verdict(ticket("Subject: no sound\n\nMy headset makes no sound."))
         assert cache.misses == misses + 1 and cache.size <= cache.budget
@@ -159,10 +184,14 @@ def test_calibrated_classifier_writes_schema_valid_json_repeatably():
     few_shot = (ROOT / "suites" / "itsm" / "local-agent.txt").read_text()
     schema = json.loads((ROOT / "suites" / "itsm" / "reply.schema.json").read_text())
     fmt = {"type": "json_schema", "json_schema": {"name": "reply", "schema": schema}}
-    messages = [{"role": "system", "content": few_shot},
-                {"role": "user", "content": "Subject: VPN down\n\nThe VPN has been down for the whole Oslo office."}]
-    runs = [ask(messages, model=MODEL + ":calibrated", temperature=0.0, max_tokens=120, response_format=fmt)
-            for _ in range(2)]
+    messages = [
+        {"role": "system", "content": few_shot},
+        {"role": "user", "content": "Subject: VPN down\n\nThe VPN has been down for the whole Oslo office."},
+    ]
+    runs = [
+        ask(messages, model=MODEL + ":calibrated", temperature=0.0, max_tokens=120, response_format=fmt)
+        for _ in range(2)
+    ]
     assert runs[0].ok, runs[0].error
     reply = json.loads(runs[0].text)
     jsonschema.validate(reply, schema)
@@ -199,8 +228,12 @@ def test_the_event_loop_keeps_running_while_the_model_works():
         task = asyncio.create_task(ticker())
         start = time.perf_counter()
         # Three calls at once: they queue for the one model and all come back.
-        results = await asyncio.gather(*(complete(LLMRequest(model=MODEL, messages=messages, temperature=0.0,
-                                                             max_tokens=8, timeout_s=120)) for _ in range(3)))
+        results = await asyncio.gather(
+            *(
+                complete(LLMRequest(model=MODEL, messages=messages, temperature=0.0, max_tokens=8, timeout_s=120))
+                for _ in range(3)
+            )
+        )
         elapsed = time.perf_counter() - start
         done.set()
         await task
@@ -241,27 +274,45 @@ def _read_lines(stream: Any, lines: queue.Queue[str]) -> None:
 
 
 def test_serve_model_answers_litellm_over_http_and_stops_cleanly_on_sigint():
-    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "serve-model", MODEL, "--port", "0"], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "serve-model", MODEL, "--port", "0"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=_read_lines, args=(proc.stdout, lines), daemon=True).start()
     try:
         line = lines.get(timeout=90)
         match = re.fullmatch(r"serving local/gemma-3-270m at (http://127\.0\.0\.1:\d+/v1)\n", line)
         assert match, line
-        messages = [{"role": "system", "content": "You are a helpful assistant."},
-                    {"role": "user", "content": "Reply with a JSON verdict: is the sky blue?"}]
+        messages = [
+            {"role": "system", "content": "You are a helpful assistant."},
+            {"role": "user", "content": "Reply with a JSON verdict: is the sky blue?"},
+        ]
         schema = {"type": "json_schema", "json_schema": {"name": "vote", "schema": VOTE_SCHEMA("binary")}}
-        resp = ask(messages, model="openai/gemma-3-270m", api_base=match[1], api_key="none", temperature=0.0,
-                   seed=1, max_tokens=48, response_format=schema)
+        resp = ask(
+            messages,
+            model="openai/gemma-3-270m",
+            api_base=match[1],
+            api_key="none",
+            temperature=0.0,
+            seed=1,
+            max_tokens=48,
+            response_format=schema,
+        )
         assert resp.ok, resp.error
         jsonschema.validate(json.loads(resp.text), VOTE_SCHEMA("binary"))
         assert resp.tokens_in and resp.tokens_in > 10 and resp.tokens_out and resp.tokens_out > 0
         scored = ask(messages, model="openai/gemma-3-270m:logprob", api_base=match[1], api_key="none")
         assert scored.ok and json.loads(scored.text)["verdict"] in ("pass", "fail")
-        raw = httpx.post(match[1] + "/chat/completions", timeout=120, json={
-            "model": "gemma-3-270m", "messages": messages, "max_tokens": 4, "temperature": 0}).json()
+        raw = httpx.post(
+            match[1] + "/chat/completions",
+            timeout=120,
+            json={"model": "gemma-3-270m", "messages": messages, "max_tokens": 4, "temperature": 0},
+        ).json()
         assert raw["usage"]["prompt_tokens_details"]["cached_tokens"] > 5  # the system message was read once
     finally:
         proc.send_signal(signal.SIGINT)

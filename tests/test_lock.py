@@ -16,8 +16,10 @@ from harness.cli import main
 from harness.errors import StoreError
 from harness.lock import LockHeld, acquire, lock_path, release, run_lock
 
-HOLD = ("import sys, time; from harness.lock import acquire; acquire(sys.argv[1], 'holder'); "
-        "print('held', flush=True); time.sleep(60)")
+HOLD = (
+    "import sys, time; from harness.lock import acquire; acquire(sys.argv[1], 'holder'); "
+    "print('held', flush=True); time.sleep(60)"
+)
 
 
 def test_a_lock_held_by_another_process_is_refused_and_freed_when_it_is_killed(tmp_path):

@@ -101,8 +101,14 @@ def _run_nested_session(tmp_path: Path, test_source: str) -> str:
     shutil.copytree(NETGUARD_DIR, tmp_path / "netguard", ignore=shutil.ignore_patterns("__pycache__"))
     (tmp_path / "test_leak.py").write_text(test_source)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "."],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "."],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out
     assert "blocked outbound network attempts" in out
@@ -111,25 +117,31 @@ def _run_nested_session(tmp_path: Path, test_source: str) -> str:
 
 def test_an_unexpected_attempt_fails_the_run(tmp_path):
     """A test that reaches outside makes the run fail."""
-    out = _run_nested_session(tmp_path, (
-        "import socket\n"
-        "def test_leak():\n"
-        "    try:\n"
-        "        socket.create_connection(('10.255.255.1', 9), timeout=1)\n"
-        "    except OSError:\n"
-        "        pass  # swallowing the error must not hide the attempt\n"
-    ))
+    out = _run_nested_session(
+        tmp_path,
+        (
+            "import socket\n"
+            "def test_leak():\n"
+            "    try:\n"
+            "        socket.create_connection(('10.255.255.1', 9), timeout=1)\n"
+            "    except OSError:\n"
+            "        pass  # swallowing the error must not hide the attempt\n"
+        ),
+    )
     assert "outbound connection to 10.255.255.1:9 blocked" in out
 
 
 def test_an_unexpected_attempt_in_a_child_fails_the_test_and_the_run(tmp_path):
-    out = _run_nested_session(tmp_path, (
-        "import subprocess, sys\n"
-        "def test_leak_in_child():\n"
-        "    code = 'import socket\\ntry:\\n    socket.create_connection((\"10.255.255.7\", 9), timeout=1)\\n'\\\n"
-        "           'except OSError:\\n    pass\\n'\n"
-        "    assert subprocess.run([sys.executable, '-c', code]).returncode == 0\n"
-    ))
+    out = _run_nested_session(
+        tmp_path,
+        (
+            "import subprocess, sys\n"
+            "def test_leak_in_child():\n"
+            "    code = 'import socket\\ntry:\\n    socket.create_connection((\"10.255.255.7\", 9), timeout=1)\\n'\\\n"
+            "           'except OSError:\\n    pass\\n'\n"
+            "    assert subprocess.run([sys.executable, '-c', code]).returncode == 0\n"
+        ),
+    )
     assert "outbound network attempts during this test" in out  # attributed to the test
     assert "1 error" in out  # pytest reports a failure in fixture teardown as an error
     assert "child pid " in out and "outbound connection to 10.255.255.7:9 blocked" in out
@@ -162,13 +174,20 @@ def test_a_child_connecting_outside_fails_fast_and_is_recorded(network_guard):
 
 
 def test_a_child_with_its_own_env_and_dns_is_guarded_too(network_guard):
-    code = ("import socket, httpx\n"
-            "for call in (lambda: socket.getaddrinfo('pypi.org', 443),\n"
-            "             lambda: httpx.get('https://api.openai.com/v1/models', timeout=5, trust_env=False)):\n"
-            "    try:\n        call()\n    except Exception as e:\n        print(type(e).__name__, e)\n")
+    code = (
+        "import socket, httpx\n"
+        "for call in (lambda: socket.getaddrinfo('pypi.org', 443),\n"
+        "             lambda: httpx.get('https://api.openai.com/v1/models', timeout=5, trust_env=False)):\n"
+        "    try:\n        call()\n    except Exception as e:\n        print(type(e).__name__, e)\n"
+    )
     with network_guard.expect_blocked_in_children() as caught:
-        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30,
-                              env={**os.environ, "SOME_VAR": "1"})
+        proc = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env={**os.environ, "SOME_VAR": "1"},
+        )
     assert proc.returncode == 0, proc.stderr
     assert "gaierror pactjury tests: DNS lookup of 'pypi.org' blocked" in proc.stdout
     assert "ConnectError" in proc.stdout
@@ -179,11 +198,13 @@ def test_a_child_connecting_to_loopback_works(network_guard):
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen()
-        code = (f"import socket\n"
-                f"with socket.create_connection(('127.0.0.1', {server.getsockname()[1]}), timeout=5) as c:\n"
-                f"    c.sendall(b'ping')\n"
-                f"with socket.create_connection(('localhost', {server.getsockname()[1]}), timeout=5):\n"
-                f"    pass\n")
+        code = (
+            f"import socket\n"
+            f"with socket.create_connection(('127.0.0.1', {server.getsockname()[1]}), timeout=5) as c:\n"
+            f"    c.sendall(b'ping')\n"
+            f"with socket.create_connection(('localhost', {server.getsockname()[1]}), timeout=5):\n"
+            f"    pass\n"
+        )
         with network_guard.expect_blocked_in_children() as caught:
             proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
             conn, _ = server.accept()
@@ -197,22 +218,23 @@ def test_a_child_connecting_to_loopback_works(network_guard):
 
 
 def test_the_cli_runs_with_the_guard_loaded(network_guard):
-    code = ("import runpy, sys, socket\n"
-            "assert 'netguard' in sys.modules, 'guard not installed'\n"
-            "sys.argv = ['pactjury', '--help']\n"
-            "runpy.run_module('harness.cli', run_name='__main__')\n")
+    code = (
+        "import runpy, sys, socket\n"
+        "assert 'netguard' in sys.modules, 'guard not installed'\n"
+        "sys.argv = ['pactjury', '--help']\n"
+        "runpy.run_module('harness.cli', run_name='__main__')\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    plain = subprocess.run([sys.executable, "-m", "harness.cli", "--help"], capture_output=True, text=True,
-                           timeout=60)
+    plain = subprocess.run([sys.executable, "-m", "harness.cli", "--help"], capture_output=True, text=True, timeout=60)
     assert plain.returncode == 0, plain.stderr
     assert plain.stdout == proc.stdout and "usage" in plain.stdout.lower()
 
 
 def test_sitecustomize_is_inert_without_the_variable():
     env = {k: v for k, v in os.environ.items() if k != "PACTJURY_NETGUARD_LOG"}
-    code = ("import sys, socket\n"
-            "print('netguard' in sys.modules, socket.create_connection.__module__)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, env=env,
-                         check=True).stdout.split()
+    code = "import sys, socket\nprint('netguard' in sys.modules, socket.create_connection.__module__)\n"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, env=env, check=True
+    ).stdout.split()
     assert out == ["False", "socket"]

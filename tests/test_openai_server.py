@@ -40,8 +40,10 @@ def test_reply_has_the_openai_shape(fake_llm):
 def test_per_model_fifo_scripts_then_default_echo(fake_llm):
     fake_llm.script("a", Reply("a1"), Reply("a2"))
     fake_llm.script("b", Reply("b1"))
-    got = [chat(fake_llm.url, m, text=f"ask {m}").json()["choices"][0]["message"]["content"]
-           for m in ["a", "b", "a", "a", "b"]]
+    got = [
+        chat(fake_llm.url, m, text=f"ask {m}").json()["choices"][0]["message"]["content"]
+        for m in ["a", "b", "a", "a", "b"]
+    ]
     assert got == ["a1", "b1", "a2", "ask a", "ask b"]
     assert fake_llm.responder.pending("a") == 0
 
@@ -80,8 +82,13 @@ def test_estimated_usage_and_tool_calls(fake_llm):
 
 
 def test_faults(fake_llm):
-    fake_llm.script("f", Fault(503, "overloaded"), Fault(429, "slow down", retry_after=2),
-                    Fault(200, malformed=True), Fault(0, delay_s=0.1))
+    fake_llm.script(
+        "f",
+        Fault(503, "overloaded"),
+        Fault(429, "slow down", retry_after=2),
+        Fault(200, malformed=True),
+        Fault(0, delay_s=0.1),
+    )
     r = chat(fake_llm.url, "f")
     assert r.status_code == 503 and r.json()["error"]["message"] == "overloaded"
     r = chat(fake_llm.url, "f")
@@ -97,8 +104,12 @@ def test_faults(fake_llm):
 
 def test_stream_mode(fake_llm):
     fake_llm.script("s", Reply("streamed reply text", prompt_tokens=3, completion_tokens=3))
-    body = {"model": "s", "messages": [{"role": "user", "content": "go"}], "stream": True,
-            "stream_options": {"include_usage": True}}
+    body = {
+        "model": "s",
+        "messages": [{"role": "user", "content": "go"}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
     with httpx.stream("POST", f"{fake_llm.url}/chat/completions", json=body, timeout=10, trust_env=False) as resp:
         assert resp.headers["content-type"].startswith("text/event-stream")
         lines = [ln for ln in resp.iter_lines() if ln]
@@ -130,6 +141,7 @@ def test_many_concurrent_delayed_requests(fake_llm):
 
     async def run() -> list[int]:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=300)) as session:
+
             async def one() -> int:
                 async with session.post(f"{fake_llm.url}/chat/completions", json=body) as resp:
                     await resp.read()
@@ -143,9 +155,23 @@ def test_many_concurrent_delayed_requests(fake_llm):
 
 
 def test_module_cli_prints_ready_and_serves():
-    proc = subprocess.Popen([sys.executable, "-m", "harness.testing.openai_server", "--port", "0", "--latency-ms", "10",
-                             "--reply", "fixed text"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "harness.testing.openai_server",
+            "--port",
+            "0",
+            "--latency-ms",
+            "10",
+            "--reply",
+            "fixed text",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stdout.readline().strip()
         assert line.startswith("READY http://127.0.0.1:") and line.endswith("/v1"), line

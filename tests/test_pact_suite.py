@@ -19,7 +19,7 @@ def test_basic_plan_loads_and_binds_expectations(tmp_path):
     assert plan.pact.freshness_s == 7 * 86400
     assert len(plan.suite.cases) == 4
     # the json-path check is bound per case with that case's expected label
-    (_, params), = plan.checks[("case-001", "label-right")]
+    ((_, params),) = plan.checks[("case-001", "label-right")]
     assert params.equals == "odd"
     assert plan.checks[("case-000", "tone")] == ()
     assert plan.warnings == ()
@@ -186,8 +186,11 @@ def test_untested_clause_is_a_warning(tmp_path):
 
 def test_chat_message_input_and_context(tmp_path):
     s = basic_suite(1)
-    s["cases"][0]["input"] = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yes?"},
-                              {"role": "user", "content": "hello number 0"}]
+    s["cases"][0]["input"] = [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "yes?"},
+        {"role": "user", "content": "hello number 0"},
+    ]
     s["cases"][0]["context"] = [{"id": "doc-1", "title": "Policy", "text": "Be nice."}]
     s["system"] = "You are a test agent."
     plan = load_plan(write_suite(tmp_path, suite=s))

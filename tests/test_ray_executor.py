@@ -65,15 +65,19 @@ def test_a_ray_run_interrupted_and_resumed_redoes_nothing(tmp_path, cluster):
     root, calls, _ = make_suite(tmp_path, 300, sleep=0.05)
     db = tmp_path / "r.duckdb"
     ray_args = ("--executor", "ray", "--ray-address", cluster, "--concurrency", "4", "--no-progress", "--no-report")
-    proc = subprocess.Popen([*PJ, "run", str(root), "--target", f"python:{root / 'agent.py'}:respond", "--db",
-                             str(db), *ray_args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*PJ, "run", str(root), "--target", f"python:{root / 'agent.py'}:respond", "--db", str(db), *ray_args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     wait_for_calls(calls, 60)
     time.sleep(0.7)  # past one flush interval, so some cases are stored
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 3, err
     assert "Resume with: pactjury run --resume" in err and "Traceback" not in err
-    run_id, = run_ids(db)
+    (run_id,) = run_ids(db)
     stored = {c for (c,) in rows(db, "SELECT case_id FROM transcripts")}
     assert 0 < len(stored) < 300
     assert events(db, run_id)[-1] == ("aborted", f"interrupted: {len(stored)} of 300 cases stored")
@@ -94,8 +98,22 @@ def test_a_jury_on_ray_asks_the_drivers_store_for_cached_votes(tmp_path, cluster
     root, _, _ = make_suite(tmp_path, 12)
     panel = write_panel(tmp_path / "judges", fake_llm.url, [{"name": "judge-a"}, {"name": "judge-b"}])
     db = tmp_path / "r.duckdb"
-    args = ("run", root, "--target", f"python:{root / 'agent.py'}:respond", "--db", db, "--panel", panel,
-            "--executor", "ray", "--ray-address", cluster, "--no-progress", "--no-report")
+    args = (
+        "run",
+        root,
+        "--target",
+        f"python:{root / 'agent.py'}:respond",
+        "--db",
+        db,
+        "--panel",
+        panel,
+        "--executor",
+        "ray",
+        "--ray-address",
+        cluster,
+        "--no-progress",
+        "--no-report",
+    )
     first = pj(*args)
     assert first.returncode == 0, first.stderr
     assert len(fake_llm.requests) == 24  # 12 cases x 2 judges, called from the Ray workers

@@ -13,15 +13,21 @@ from pathlib import Path
 import evidence_store as ev
 import pytest
 
-from harness.jury_views import disagreements
+from harness.jury.views import disagreements
 from harness.store import Store
 
 pytestmark = pytest.mark.timeout(180)
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOT_COPY = Path("/tmp/pactjury-report.png")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 
 def _chromium() -> str:
@@ -35,8 +41,10 @@ def _chromium() -> str:
         return found
     if os.geteuid() == 0:  # CI runs as root: a missing browser there is a failure, never a silent skip
         pytest.fail("chromium is missing and .ci/ensure-chromium could not install it:\n" + done.stderr[-3000:])
-    pytest.skip("chromium is not installed and cannot be installed without root "
-                "(run .ci/ensure-chromium as root, or apt-get install chromium)")
+    pytest.skip(
+        "chromium is not installed and cannot be installed without root "
+        "(run .ci/ensure-chromium as root, or apt-get install chromium)"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -100,11 +108,16 @@ def test_sections_show_the_stored_figures(page, report, store, evs, tmp_path):
     stats = store.query("SELECT fleiss_kappa, percent_agreement, stats FROM panel_stats WHERE run_id = ?", [evs.v2])[0]
     assert _text(page.locator('[data-stat="fleiss_kappa"] .v')) == f"{stats['fleiss_kappa']:.2f}"
     assert _text(page.locator('[data-stat="percent_agreement"] .v')) == f"{stats['percent_agreement'] * 100:.0f}%"
-    spent = {r["judge"]: r for r in store.query(
-        "SELECT judge, count(*) FILTER (WHERE NOT cached) AS calls, count(*) FILTER (WHERE cached) AS cached, "
-        "sum(tokens_in) FILTER (WHERE NOT cached) AS tokens_in, "
-        "sum(tokens_out) FILTER (WHERE NOT cached) AS tokens_out,"
-        " sum(cost_usd) FILTER (WHERE NOT cached) AS cost FROM votes WHERE run_id = ? GROUP BY judge", [evs.v2])}
+    spent = {
+        r["judge"]: r
+        for r in store.query(
+            "SELECT judge, count(*) FILTER (WHERE NOT cached) AS calls, count(*) FILTER (WHERE cached) AS cached, "
+            "sum(tokens_in) FILTER (WHERE NOT cached) AS tokens_in, "
+            "sum(tokens_out) FILTER (WHERE NOT cached) AS tokens_out,"
+            " sum(cost_usd) FILTER (WHERE NOT cached) AS cost FROM votes WHERE run_id = ? GROUP BY judge",
+            [evs.v2],
+        )
+    }
     judge_stats = {r["judge"]: r for r in store.query("SELECT * FROM judge_stats WHERE run_id = ?", [evs.v2])}
     assert page.locator("#judges tbody tr").count() == 3
     for judge, s in spent.items():
@@ -172,8 +185,15 @@ def test_filters_by_clause_and_judge(page, report):
     page.goto(report.as_uri())
     visible = page.locator("article.dis:visible")
     assert visible.count() == _expected_rows() == 14
-    for clause, judge in (("tone", ""), ("helpful", ""), ("", "ev-c"), ("tone", "ev-c"), ("helpful", "ev-b"),
-                          ("helpful", "ev-a"), ("helpful", "ev-c")):
+    for clause, judge in (
+        ("tone", ""),
+        ("helpful", ""),
+        ("", "ev-c"),
+        ("tone", "ev-c"),
+        ("helpful", "ev-b"),
+        ("helpful", "ev-a"),
+        ("helpful", "ev-c"),
+    ):
         page.select_option("#f-clause", clause)
         page.select_option("#f-judge", judge)
         want = _expected_rows(clause, judge)
@@ -223,10 +243,15 @@ def test_report_is_self_contained(page, report):
 
 def test_failed_deterministic_checks_are_listed(page, report, store, evs):
     page.goto(report.as_uri())
-    failing = store.query("SELECT case_id, clause_id, check_name, detail FROM check_results WHERE run_id = ? "
-                          "AND outcome = 'fail' ORDER BY clause_id, case_id", [evs.v2])
-    assert [(f["case_id"], f["clause_id"]) for f in failing] == [("case-001", "label-right"),
-                                                                  ("case-004", "label-right")]
+    failing = store.query(
+        "SELECT case_id, clause_id, check_name, detail FROM check_results WHERE run_id = ? "
+        "AND outcome = 'fail' ORDER BY clause_id, case_id",
+        [evs.v2],
+    )
+    assert [(f["case_id"], f["clause_id"]) for f in failing] == [
+        ("case-001", "label-right"),
+        ("case-004", "label-right"),
+    ]
     rows = page.locator("#failed-table tbody tr")
     assert rows.count() == len(failing)
     for i, f in enumerate(failing):

@@ -24,9 +24,26 @@ def test_resume_of_a_run_with_a_panel_file_needs_only_the_run_id(tmp_path, fake_
     write_agent(root)
     panel = write_panel(tmp_path / "elsewhere", fake_llm.url, [{"name": "judge-a"}, {"name": "judge-b"}])
     db = tmp_path / "p.duckdb"
-    proc = subprocess.Popen([*PJ, "run", str(root), "--target", f"python:{root / 'agent.py'}:respond", "--db", str(db),
-                             "--panel", str(panel), "--concurrency", "1", "--no-progress", "--no-report"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            *PJ,
+            "run",
+            str(root),
+            "--target",
+            f"python:{root / 'agent.py'}:respond",
+            "--db",
+            str(db),
+            "--panel",
+            str(panel),
+            "--concurrency",
+            "1",
+            "--no-progress",
+            "--no-report",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(fake_llm.responder.requests) < 8:
         time.sleep(0.05)
@@ -36,7 +53,7 @@ def test_resume_of_a_run_with_a_panel_file_needs_only_the_run_id(tmp_path, fake_
     assert proc.returncode == 3, err
     hint = err.strip().splitlines()[-1]
     assert "Resume with: pactjury run --resume" in hint and "--panel" not in hint
-    run_id, = rows(db, "SELECT run_id FROM runs")[0]
+    (run_id,) = rows(db, "SELECT run_id FROM runs")[0]
     stored = rows(db, "SELECT count(*) FROM transcripts")[0][0]
     assert 0 < stored < 16
 

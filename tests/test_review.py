@@ -15,8 +15,14 @@ from harness.review import calibration, kappa
 from harness.store import Store
 
 # the reviewers' labels for the queue (cases 4-9) of decisionhelpers.QUEUE_VOTES
-HUMAN = {"case-004": "pass", "case-005": "pass", "case-006": "fail", "case-007": "fail", "case-008": "fail",
-         "case-009": "fail"}
+HUMAN = {
+    "case-004": "pass",
+    "case-005": "pass",
+    "case-006": "fail",
+    "case-007": "fail",
+    "case-008": "fail",
+    "case-009": "fail",
+}
 
 
 @pytest.fixture()
@@ -65,16 +71,23 @@ def test_export_label_import_round_trip_changes_results_and_keeps_originals(revi
     with Store(db, read_only=True) as store:
         # the jury's originals are untouched; the review is revision 1
         assert [(r["clause_id"], r["status"]) for r in store.clause_results(run_id)] == [
-            ("says-hello", "met"), ("tone", "inconclusive")]
+            ("says-hello", "met"),
+            ("tone", "inconclusive"),
+        ]
         assert store.decision(run_id)["decision"] == "approve"
         revision, current = store.current_clause_results(run_id)
         tone = next(r for r in current if r["clause_id"] == "tone")
         assert revision == 1 and (tone["passed"], tone["failed"], tone["inconclusive"], tone["status"]) == (
-            6, 4, 0, "breached")
+            6,
+            4,
+            0,
+            "breached",
+        )
         assert tone["human_labels"] == 6
         assert store.current_run_decision(run_id)["decision"] == "restrict"
-        labels = store.query("SELECT case_id, label, reviewer, source, source_row, labelled_at FROM human_labels "
-                             "ORDER BY case_id")
+        labels = store.query(
+            "SELECT case_id, label, reviewer, source, source_row, labelled_at FROM human_labels ORDER BY case_id"
+        )
         assert {r["reviewer"] for r in labels} == {"alice", "bob"} and all(r["labelled_at"] for r in labels)
         assert all(r["source"] == str(queue) for r in labels)
         provenance = {v["case_id"]: v for v in store.effective_verdicts(run_id) if v["clause_id"] == "tone"}
@@ -91,8 +104,13 @@ def test_export_label_import_round_trip_changes_results_and_keeps_originals(revi
 
     # a second import is revision 2; the latest label wins
     relabel = tmp_path / "relabel.jsonl"
-    relabel.write_text("\n".join(json.dumps(dict(run_id=run_id, case_id=c, clause_id="tone", label="pass",
-                                                 reviewer="carol")) for c in ("case-006", "case-007")) + "\n")
+    relabel.write_text(
+        "\n".join(
+            json.dumps(dict(run_id=run_id, case_id=c, clause_id="tone", label="pass", reviewer="carol"))
+            for c in ("case-006", "case-007")
+        )
+        + "\n"
+    )
     code, out, _ = cli(capsys, "review", "import", relabel, "--db", db)
     assert code == 0 and f"run {run_id}: revision 2" in out
     with Store(db, read_only=True) as store:
@@ -112,13 +130,16 @@ def test_jsonl_export_has_structured_fields(reviewed, capsys):
     assert items[0]["expected"] == {"label": "odd"} and items[0]["label"] == ""
 
 
-@pytest.mark.parametrize("row,needle", [
-    ({"case_id": "case-404"}, "row 2: unknown case 'case-404'"),
-    ({"clause_id": "says-goodbye"}, "row 2: unknown clause 'says-goodbye'"),
-    ({"label": "maybe"}, "row 2: label 'maybe' must be pass or fail"),
-    ({"run_id": "no-such-run"}, "row 2: unknown run 'no-such-run'"),
-    ({"reviewer": ""}, "row 2: no reviewer"),
-])
+@pytest.mark.parametrize(
+    "row,needle",
+    [
+        ({"case_id": "case-404"}, "row 2: unknown case 'case-404'"),
+        ({"clause_id": "says-goodbye"}, "row 2: unknown clause 'says-goodbye'"),
+        ({"label": "maybe"}, "row 2: label 'maybe' must be pass or fail"),
+        ({"run_id": "no-such-run"}, "row 2: unknown run 'no-such-run'"),
+        ({"reviewer": ""}, "row 2: no reviewer"),
+    ],
+)
 def test_import_validation_is_one_line_naming_file_and_row(reviewed, capsys, row, needle):
     tmp_path, db, run_id = reviewed
     path = tmp_path / "labels.csv"
@@ -137,8 +158,11 @@ def test_import_validation_is_one_line_naming_file_and_row(reviewed, capsys, row
 def test_judge_calibration_on_a_constructed_example(reviewed, capsys):
     tmp_path, db, run_id = reviewed
     path = tmp_path / "l.jsonl"
-    path.write_text("".join(json.dumps(dict(run_id=run_id, case_id=c, clause_id="tone", label=lab)) + "\n"
-                            for c, lab in HUMAN.items()))
+    path.write_text(
+        "".join(
+            json.dumps(dict(run_id=run_id, case_id=c, clause_id="tone", label=lab)) + "\n" for c, lab in HUMAN.items()
+        )
+    )
     assert cli(capsys, "review", "import", path, "--reviewer", "ann", "--db", db)[0] == 0
     code, out, _ = cli(capsys, "review", "stats", run_id, "--db", db, "--json")
     groups = {g["selection"]: g for g in json.loads(out)}
@@ -170,16 +194,32 @@ def test_kappa_and_calibration_edge_cases():
     assert kappa({("pass", "pass"): 4}) is None  # chance agreement 1: undefined
     assert kappa({}) is None
     stats = calibration([])
-    assert stats == [dict(judge="(panel)", labelled=0, n=0, not_counted=0, agree=0, accuracy=None,
-                          accuracy_ci_low=None, accuracy_ci_high=None, kappa=None, sensitivity=None,
-                          specificity=None)]
+    assert stats == [
+        dict(
+            judge="(panel)",
+            labelled=0,
+            n=0,
+            not_counted=0,
+            agree=0,
+            accuracy=None,
+            accuracy_ci_low=None,
+            accuracy_ci_high=None,
+            kappa=None,
+            sensitivity=None,
+            specificity=None,
+        )
+    ]
 
 
 def test_junit_is_read_by_junitparser(reviewed, capsys):
     tmp_path, db, run_id = reviewed
     labels = tmp_path / "l.jsonl"
-    labels.write_text("".join(json.dumps(dict(run_id=run_id, case_id=c, clause_id="tone", label=lab,
-                                              reviewer="ann")) + "\n" for c, lab in HUMAN.items()))
+    labels.write_text(
+        "".join(
+            json.dumps(dict(run_id=run_id, case_id=c, clause_id="tone", label=lab, reviewer="ann")) + "\n"
+            for c, lab in HUMAN.items()
+        )
+    )
     cli(capsys, "review", "import", labels, "--db", db)
     before = tmp_path / "before.xml"
     code, _, _ = cli(capsys, "show", run_id, "--db", db, "--junit", before, "--confidence", "0.5")
@@ -210,13 +250,19 @@ def test_junit_skips_undecided_clauses(tmp_path, capsys):
     assert "2 inconclusive" in skipped.message and "more cases to decide" in skipped.message
 
 
-@pytest.mark.parametrize("name,data,needle", [
-    ("labels.csv", bytes(range(256)) * 4, "a binary file, not a labelled export"),
-    ("labels.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "a binary file"),
-    ("labels.csv", "run_id,case_id,clause_id,label\nr,case-004,tone,pass — déjà\n".encode("latin-1", "replace"),
-     "line 2: not UTF-8 text (byte 0x"),
-    ("labels.jsonl", b'{"run_id": "r", "note": "\xff\xfe"}\n', "line 1: not UTF-8 text (byte 0xff"),
-])
+@pytest.mark.parametrize(
+    "name,data,needle",
+    [
+        ("labels.csv", bytes(range(256)) * 4, "a binary file, not a labelled export"),
+        ("labels.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "a binary file"),
+        (
+            "labels.csv",
+            "run_id,case_id,clause_id,label\nr,case-004,tone,pass — déjà\n".encode("latin-1", "replace"),
+            "line 2: not UTF-8 text (byte 0x",
+        ),
+        ("labels.jsonl", b'{"run_id": "r", "note": "\xff\xfe"}\n', "line 1: not UTF-8 text (byte 0xff"),
+    ],
+)
 def test_import_of_a_binary_or_non_utf8_file_is_one_line_and_writes_nothing(reviewed, capsys, name, data, needle):
     tmp_path, db, _ = reviewed
     path = tmp_path / name
@@ -241,8 +287,11 @@ def test_failed_deterministic_cases_are_listed_by_show(tmp_path, capsys):
     db = tmp_path / "d.duckdb"
     run_id = run_suite(db, root)
     with Store(db, read_only=True) as store:
-        failing = store.query("SELECT case_id, clause_id, check_name, detail FROM check_results WHERE run_id = ? "
-                              "AND outcome = 'fail' ORDER BY clause_id, case_id", [run_id])
+        failing = store.query(
+            "SELECT case_id, clause_id, check_name, detail FROM check_results WHERE run_id = ? "
+            "AND outcome = 'fail' ORDER BY clause_id, case_id",
+            [run_id],
+        )
     assert [f["case_id"] for f in failing] == ["case-001", "case-003"]
     code, out, _ = cli(capsys, "show", run_id, "--db", db)
     assert "failed deterministic checks (2 case(s))" in out
@@ -252,4 +301,5 @@ def test_failed_deterministic_cases_are_listed_by_show(tmp_path, capsys):
     code, out, _ = cli(capsys, "show", run_id, "--db", db, "--json")
     shown = json.loads(out)["failed_checks"]
     assert [(r["case_id"], r["clause_id"], r["check"]) for r in shown] == [
-        (f["case_id"], f["clause_id"], f["check_name"]) for f in failing]
+        (f["case_id"], f["clause_id"], f["check_name"]) for f in failing
+    ]

@@ -28,6 +28,7 @@ def respond(case):
 @pytest.fixture()
 def cli(capsys):
     """A read command in this process (the runs themselves go through subprocesses)."""
+
     def run(*args):
         capsys.readouterr()
         code = main([str(a) for a in args])
@@ -49,8 +50,21 @@ def runs(tmp_path_factory):
     (root / "agent.py").write_text(AGENT)
     db = tmp / "r.duckdb"
     target = f"python:{root / 'agent.py'}:respond"
-    attacked = pj("run", root, "--target", target, "--db", db, "--no-progress", "--no-report", "--json",
-                  "--mutate", "base64,multi-turn", "--mutate-seed", "3")
+    attacked = pj(
+        "run",
+        root,
+        "--target",
+        target,
+        "--db",
+        db,
+        "--no-progress",
+        "--no-report",
+        "--json",
+        "--mutate",
+        "base64,multi-turn",
+        "--mutate-seed",
+        "3",
+    )
     plain = pj("run", root, "--target", target, "--db", db, "--no-progress", "--no-report", "--json")
     assert plain.returncode == 0, plain.stderr
     return db, json.loads(attacked.stdout)["run"]["run_id"], json.loads(plain.stdout)["run"]["run_id"], attacked
@@ -59,15 +73,19 @@ def runs(tmp_path_factory):
 def test_mutated_cases_are_stored_with_their_mutator(runs):
     db, run_id, _, attacked = runs
     assert attacked.returncode == 1  # the attacks breach both clauses
-    stored = rows(db, "SELECT case_id, mutated_from, mutator, mutation, tags FROM cases WHERE run_id = ? "
-                      "ORDER BY case_id", [run_id])
+    stored = rows(
+        db,
+        "SELECT case_id, mutated_from, mutator, mutation, tags FROM cases WHERE run_id = ? ORDER BY case_id",
+        [run_id],
+    )
     assert len(stored) == 12
     originals = [r for r in stored if r[2] is None]
     assert [r[0] for r in originals] == ["case-000", "case-001", "case-002", "case-003"]
     assert all(r[1] is None and r[3] is None for r in originals)
     attacks = [r for r in stored if r[2] is not None]
-    assert {(r[0], r[1], r[2]) for r in attacks} == {(f"case-00{i}~{m}", f"case-00{i}", m)
-                                                     for i in range(4) for m in ("base64", "multi-turn")}
+    assert {(r[0], r[1], r[2]) for r in attacks} == {
+        (f"case-00{i}~{m}", f"case-00{i}", m) for i in range(4) for m in ("base64", "multi-turn")
+    }
     for r in attacks:
         detail = json.loads(r[3])
         assert detail["seed"] == 3 and detail["targets"] == ["says-hello", "label-right"]
@@ -75,8 +93,15 @@ def test_mutated_cases_are_stored_with_their_mutator(runs):
     options = json.loads(rows(db, "SELECT options FROM runs WHERE run_id = ?", [run_id])[0][0])
     assert options["mutate"] == ["base64", "multi-turn"] and options["mutate_seed"] == 3
     # the originals were still run, unchanged: every one passes both clauses
-    assert rows(db, "SELECT count(*) FROM verdicts v JOIN cases c USING (run_id, case_id) WHERE v.run_id = ? "
-                    "AND c.mutator IS NULL AND v.outcome = 'pass'", [run_id])[0][0] == 8
+    assert (
+        rows(
+            db,
+            "SELECT count(*) FROM verdicts v JOIN cases c USING (run_id, case_id) WHERE v.run_id = ? "
+            "AND c.mutator IS NULL AND v.outcome = 'pass'",
+            [run_id],
+        )[0][0]
+        == 8
+    )
 
 
 def test_robustness_figures(runs, cli):
@@ -86,8 +111,12 @@ def test_robustness_figures(runs, cli):
     got = {(x["clause_id"], x["mutator"]): x for x in json.loads(out)}
     assert all(list(x) == list(COLUMNS) for x in got.values())
     # base64 hides both the greeting and the number; split turns hide "number N" (joined with newlines)
-    expected = {("says-hello", "base64"): 0.0, ("says-hello", "multi-turn"): 1.0,
-                ("label-right", "base64"): 0.0, ("label-right", "multi-turn"): 0.0}
+    expected = {
+        ("says-hello", "base64"): 0.0,
+        ("says-hello", "multi-turn"): 1.0,
+        ("label-right", "base64"): 0.0,
+        ("label-right", "multi-turn"): 0.0,
+    }
     assert list(got) == list(expected)  # pact order, then mutator
     for key, rate in expected.items():
         x = got[key]
@@ -120,14 +149,23 @@ def test_unknown_mutator_is_a_usage_error_before_anything_is_written(tmp_path):
     db = tmp_path / "x.duckdb"
     r = pj("run", root, "--target", "python:x.py:f", "--db", db, "--mutate", "base64,jailbreak")
     assert r.returncode == 2 and not db.exists()
-    line, = r.stderr.strip().splitlines()
+    (line,) = r.stderr.strip().splitlines()
     assert "unknown mutator 'jailbreak'; valid mutators: " in line and "pii-bait" in line
 
 
 def test_example_suite_attacks_succeed_where_the_agent_is_weak(tmp_path):
     db = tmp_path / "itsm.duckdb"
-    r = pj("run", "suites/itsm", "--target", "python:suites/itsm/agent.py:respond", "--db", db, "--no-progress",
-           "--no-report", "--json")
+    r = pj(
+        "run",
+        "suites/itsm",
+        "--target",
+        "python:suites/itsm/agent.py:respond",
+        "--db",
+        db,
+        "--no-progress",
+        "--no-report",
+        "--json",
+    )
     run_id = json.loads(r.stdout)["run"]["run_id"]
     with Store(db, read_only=True) as store:
         got = {(x["clause_id"], x["mutator"]): x for x in robustness(store, run_id, targeted=True)}
@@ -145,11 +183,13 @@ def test_robustness_reaches_trends_compare_and_report(tmp_path):
     db = tmp_path / "r.duckdb"
 
     def pj_(*a):
-        return _sp.run([_sys.executable, "-m", "harness.cli", *map(str, a)], capture_output=True, text=True,
-                       timeout=300)
+        return _sp.run(
+            [_sys.executable, "-m", "harness.cli", *map(str, a)], capture_output=True, text=True, timeout=300
+        )
 
-    r = pj_("run", "suites/itsm", "--target", "python:suites/itsm/agent.py:respond", "--db", db, "--no-progress",
-            "--json")
+    r = pj_(
+        "run", "suites/itsm", "--target", "python:suites/itsm/agent.py:respond", "--db", db, "--no-progress", "--json"
+    )
     assert r.returncode in (0, 1), r.stderr
     summary = _json.loads(r.stdout)
     run_id = summary["run"]["run_id"]
@@ -158,7 +198,8 @@ def test_robustness_reaches_trends_compare_and_report(tmp_path):
     pii = [t for t in trend if t["clause_id"] == "no-customer-pii" and t["mutator"] == "pii-bait"]
     assert pii and pii[0]["n_attacks"] > 0 and pii[0]["delta"] is not None
     compared = _json.loads(pj_("compare", run_id, run_id, "--db", db, "--json").stdout)
-    assert compared["robustness"] and all(row["attack_pass_rate_change"] in (0, 0.0, None)
-                                          for row in compared["robustness"])
+    assert compared["robustness"] and all(
+        row["attack_pass_rate_change"] in (0, 0.0, None) for row in compared["robustness"]
+    )
     html = open(summary["report"], encoding="utf-8").read()
     assert 'id="robustness-table"' in html and "pii-bait" in html

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.judge import RubricLibrary, execute, prepare
-from harness.panel import load_panel
+from harness.jury.judge import RubricLibrary, execute, prepare
+from harness.jury.panel import load_panel
 from harness.testing.openai_server import Reply
 from harness.types import Case, Clause, ContextDoc, JudgeSpec, PanelSpec, ToolCall, Transcript
 

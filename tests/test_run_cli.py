@@ -38,9 +38,11 @@ def suite(tmp_path):
 
 
 def test_help_is_fast_and_does_not_import_litellm():
-    code = ("import time, sys; t=time.perf_counter(); from harness.cli import main\n"
-            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-            "print(time.perf_counter()-t, 'litellm' in sys.modules, 'duckdb' in sys.modules)")
+    code = (
+        "import time, sys; t=time.perf_counter(); from harness.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print(time.perf_counter()-t, 'litellm' in sys.modules, 'duckdb' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert float(out[-3]) < 0.5
     assert out[-2] == "False" and out[-1] == "False"
@@ -48,14 +50,28 @@ def test_help_is_fast_and_does_not_import_litellm():
 
 def test_run_stores_everything_and_exits_by_breach(suite, tmp_path):
     db = tmp_path / "r.duckdb"
-    r = pj("run", suite, "--target", f"python:{suite / 'agent.py'}:respond", "--db", db, "--agent", "demo",
-           "--agent-version", "2.1", "--no-progress")
+    r = pj(
+        "run",
+        suite,
+        "--target",
+        f"python:{suite / 'agent.py'}:respond",
+        "--db",
+        db,
+        "--agent",
+        "demo",
+        "--agent-version",
+        "2.1",
+        "--no-progress",
+    )
     # nothing breached: tone is pending-jury; label-right passed 6/6, but at 95% confidence 6 cases cannot show
     # a 0.9 pass rate (lower bound 0.61), so it is inconclusive with a number of further cases to decide
     assert r.returncode == 0, r.stderr
     assert "pending-jury" in r.stdout and "decision:" in r.stdout
-    (run_id, status), = rows(db, "SELECT r.run_id, (SELECT event FROM run_events e WHERE e.run_id=r.run_id "
-                                 "ORDER BY event_at DESC LIMIT 1) FROM runs r")
+    ((run_id, status),) = rows(
+        db,
+        "SELECT r.run_id, (SELECT event FROM run_events e WHERE e.run_id=r.run_id "
+        "ORDER BY event_at DESC LIMIT 1) FROM runs r",
+    )
     assert status == "completed"
     assert rows(db, "SELECT count(*) FROM transcripts")[0][0] == 6
     assert rows(db, "SELECT count(*) FROM cases")[0][0] == 6
@@ -74,8 +90,9 @@ def test_run_stores_everything_and_exits_by_breach(suite, tmp_path):
     label = next(c for c in shown["clauses"] if c["clause_id"] == "label-right")
     assert label["confidence"] == 0.95 and label["cases_needed"] > 0
     assert shown["decision"]["decision"] == "approve"  # the test pact has no re-evaluate rule
-    assert rows(db, "SELECT confidence, cases_needed IS NOT NULL FROM clause_results WHERE clause_id='label-right'") \
-        == [(0.95, True)]
+    assert rows(
+        db, "SELECT confidence, cases_needed IS NOT NULL FROM clause_results WHERE clause_id='label-right'"
+    ) == [(0.95, True)]
     listed = json.loads(pj("runs", "--db", db, "--json").stdout)
     assert [r["run_id"] for r in listed] == [run_id]
 
@@ -91,7 +108,7 @@ def test_breach_exits_1_and_target_errors_are_recorded(tmp_path):
     r = pj("run", root, "--target", f"python:{root / 'agent.py'}:respond_async", "--db", db, "--no-progress")
     # 2/4 on label-right: its 95% interval (15%-85%) lies below 0.9, a breach shown, not merely observed
     assert r.returncode == 1, r.stdout + r.stderr
-    err, = rows(db, "SELECT error FROM transcripts WHERE case_id='case-001'")[0]
+    (err,) = rows(db, "SELECT error FROM transcripts WHERE case_id='case-001'")[0]
     assert "RuntimeError: agent exploded" in err
     outcomes = rows(db, "SELECT DISTINCT outcome, decided_by FROM verdicts WHERE case_id='case-001'")
     assert outcomes == [("error", "target-error")]
@@ -108,8 +125,18 @@ def test_timeout_is_recorded_not_fatal(tmp_path):
     write_agent(root)
     db = tmp_path / "r.duckdb"
     t = time.monotonic()
-    r = pj("run", root, "--target", f"python:{root / 'agent.py'}:respond", "--db", db, "--timeout", "0.5",
-           "--no-progress", env={"PJ_TEST_SLOW": "3"})
+    r = pj(
+        "run",
+        root,
+        "--target",
+        f"python:{root / 'agent.py'}:respond",
+        "--db",
+        db,
+        "--timeout",
+        "0.5",
+        "--no-progress",
+        env={"PJ_TEST_SLOW": "3"},
+    )
     assert r.returncode in (0, 1), r.stderr
     assert rows(db, "SELECT error FROM transcripts WHERE case_id='case-000'")[0][0] == "timed out after 0.5s"
     assert rows(db, "SELECT error FROM transcripts WHERE case_id='case-001'")[0][0] is None
@@ -158,9 +185,23 @@ def _wait_for_calls(calls: Path, n: int, timeout: float = 30) -> None:
 def test_interrupted_run_resumes_without_redoing_or_duplicating(tmp_path, how):
     root, calls = _slow_suite(tmp_path, 40)
     db = tmp_path / "r.duckdb"
-    proc = subprocess.Popen([*PJ, "run", str(root), "--target", f"python:{root / 'agent.py'}:respond", "--db", str(db),
-                             "--concurrency", "2", "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [
+            *PJ,
+            "run",
+            str(root),
+            "--target",
+            f"python:{root / 'agent.py'}:respond",
+            "--db",
+            str(db),
+            "--concurrency",
+            "2",
+            "--no-progress",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     _wait_for_calls(calls, 14)
     time.sleep(0.7)  # past one flush interval, so some cases are stored
     proc.send_signal(signal.SIGKILL if how == "sigkill" else signal.SIGINT)
@@ -169,7 +210,7 @@ def test_interrupted_run_resumes_without_redoing_or_duplicating(tmp_path, how):
         assert proc.returncode == 3, err
         assert "Resume with: pactjury run --resume" in err
         assert "Traceback" not in err
-    run_id, = rows(db, "SELECT run_id FROM runs")[0]
+    (run_id,) = rows(db, "SELECT run_id FROM runs")[0]
     stored_before = {r[0] for r in rows(db, "SELECT case_id FROM transcripts")}
     assert 0 < len(stored_before) < 40
     last_event = rows(db, "SELECT event FROM run_events ORDER BY event_at DESC LIMIT 1")[0][0]
@@ -191,12 +232,26 @@ def test_interrupted_run_resumes_without_redoing_or_duplicating(tmp_path, how):
 def test_resume_refuses_a_changed_pact(tmp_path):
     root, calls = _slow_suite(tmp_path, 30)
     db = tmp_path / "r.duckdb"
-    proc = subprocess.Popen([*PJ, "run", str(root), "--target", f"python:{root / 'agent.py'}:respond", "--db", str(db),
-                             "--concurrency", "1", "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            *PJ,
+            "run",
+            str(root),
+            "--target",
+            f"python:{root / 'agent.py'}:respond",
+            "--db",
+            str(db),
+            "--concurrency",
+            "1",
+            "--no-progress",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     _wait_for_calls(calls, 2)
     proc.kill()
     proc.communicate(timeout=30)
-    run_id, = rows(db, "SELECT run_id FROM runs")[0]
+    (run_id,) = rows(db, "SELECT run_id FROM runs")[0]
     pact = root / "pact.yaml"
     pact.write_text(pact.read_text().replace("threshold: 0.5", "threshold: 0.55"))
     r = pj("run", "--resume", run_id, "--db", db)
@@ -206,8 +261,11 @@ def test_resume_refuses_a_changed_pact(tmp_path):
 BAD_INPUTS = [
     ("pact.yaml", "id: x\nclauses: [\n", "invalid YAML"),
     ("pact.yaml", None, "unknown field 'treshold'"),
-    ("suite.yaml", "id: s\ncases:\n  - id: a\n    clauses: [says-hello]\n    input: hi\n  - id: a\n    clauses: [says-hello]\n    input: hi\n",
-     "duplicate case id"),
+    (
+        "suite.yaml",
+        "id: s\ncases:\n  - id: a\n    clauses: [says-hello]\n    input: hi\n  - id: a\n    clauses: [says-hello]\n    input: hi\n",
+        "duplicate case id",
+    ),
 ]
 
 
@@ -240,13 +298,19 @@ def test_validate_ok_and_strict(tmp_path, suite):
     assert strict.returncode == 2 and "tested by no case" in strict.stderr
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["run", "SUITE", "--target", "python:nonexistent_mod_xyz:fn"], "cannot import 'nonexistent_mod_xyz'"),
-    (["run", "SUITE", "--target", "has spaces in it"], "expected a litellm model"),
-    (["run", "SUITE", "--target", "openai/x", "--target-api-key-env", "PJ_UNSET_VAR_XYZ"], "PJ_UNSET_VAR_XYZ is not set"),
-    (["show", "no-such-run"], "no run 'no-such-run'"),
-    (["run", "SUITE"], "--target"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["run", "SUITE", "--target", "python:nonexistent_mod_xyz:fn"], "cannot import 'nonexistent_mod_xyz'"),
+        (["run", "SUITE", "--target", "has spaces in it"], "expected a litellm model"),
+        (
+            ["run", "SUITE", "--target", "openai/x", "--target-api-key-env", "PJ_UNSET_VAR_XYZ"],
+            "PJ_UNSET_VAR_XYZ is not set",
+        ),
+        (["show", "no-such-run"], "no run 'no-such-run'"),
+        (["run", "SUITE"], "--target"),
+    ],
+)
 def test_usage_errors(tmp_path, suite, args, needle):
     db = tmp_path / "u.duckdb"
     if args[0] == "show":
@@ -269,10 +333,9 @@ def test_secrets_never_reach_the_store(tmp_path, suite):
     key = "sk-proj-abcdefghijklmnopqrstuvwxyz0123456789ABCD"
     script = tmp_path / "a.py"
     script.write_text("import sys, json; json.load(sys.stdin); print('hello')\n")
-    r = pj("run", suite, "--target", f"cmd:OPENAI_API_KEY={key} {sys.executable} {script}", "--db", db,
-           "--no-progress")
+    r = pj("run", suite, "--target", f"cmd:OPENAI_API_KEY={key} {sys.executable} {script}", "--db", db, "--no-progress")
     assert r.returncode in (0, 1), r.stderr
-    spec, = rows(db, "SELECT target_spec FROM runs")[0]
+    (spec,) = rows(db, "SELECT target_spec FROM runs")[0]
     assert key not in spec and "OPENAI_API_KEY=" in spec
     assert key.encode() not in db.read_bytes()
     assert key not in r.stdout + r.stderr

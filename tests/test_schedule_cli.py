@@ -32,10 +32,19 @@ def test_lock_refuses_an_overlapping_run_and_takes_over_a_dead_one(tmp_path):
     write_agent(root)
     db = tmp_path / "l.duckdb"
     lock = Path(f"{db}.lock")
-    args = ["run", str(root), "--target", f"python:{root / 'agent.py'}:respond", "--db", str(db), "--no-progress",
-            "--no-report"]
-    first = subprocess.Popen([*PJ, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env={**os.environ, "PJ_TEST_SLOW": "4"})
+    args = [
+        "run",
+        str(root),
+        "--target",
+        f"python:{root / 'agent.py'}:respond",
+        "--db",
+        str(db),
+        "--no-progress",
+        "--no-report",
+    ]
+    first = subprocess.Popen(
+        [*PJ, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PJ_TEST_SLOW": "4"}
+    )
     deadline = time.monotonic() + 30
     while not (lock.exists() and lock.read_text()) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -45,7 +54,7 @@ def test_lock_refuses_an_overlapping_run_and_takes_over_a_dead_one(tmp_path):
     fast = {"PJ_TEST_SLOW": "0"}
     second = pj(*args, env=fast)
     assert second.returncode == 2, second.stdout + second.stderr
-    line, = second.stderr.strip().splitlines()
+    (line,) = second.stderr.strip().splitlines()
     assert "another pactjury run holds the lock" in line and f"pid {first.pid}" in line and str(lock) in line
 
     out, err = first.communicate(timeout=60)
@@ -56,8 +65,11 @@ def test_lock_refuses_an_overlapping_run_and_takes_over_a_dead_one(tmp_path):
     # a lock left by a process that died (kill -9, power loss) is taken over
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    lock.write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(), "started_at": "2020-01-01T00:00:00",
-                                "command": "run"}))
+    lock.write_text(
+        json.dumps(
+            {"pid": dead.pid, "host": socket.gethostname(), "started_at": "2020-01-01T00:00:00", "command": "run"}
+        )
+    )
     r = pj(*args, env=fast)
     assert r.returncode == 0, r.stderr
     assert not lock.exists()
@@ -67,9 +79,16 @@ def test_lock_refuses_an_overlapping_run_and_takes_over_a_dead_one(tmp_path):
 def _suites(tmp_path: Path) -> tuple[Path, Path]:
     """Two suites under one root: a weekly pact and a pact whose evidence lasts an hour."""
     root = tmp_path / "suites"
-    weekly = {**BASIC_PACT, "id": "weekly", "freshness": "7d",
-              "consequences": [{"when": {"stale": True}, "action": "re-evaluate", "reason": "stale evidence"},
-                               {"when": {"status": "breached"}, "action": "restrict"}, {"action": "approve"}]}
+    weekly = {
+        **BASIC_PACT,
+        "id": "weekly",
+        "freshness": "7d",
+        "consequences": [
+            {"when": {"stale": True}, "action": "re-evaluate", "reason": "stale evidence"},
+            {"when": {"status": "breached"}, "action": "restrict"},
+            {"action": "approve"},
+        ],
+    }
     hourly = {**BASIC_PACT, "id": "hourly", "freshness": "1h"}
     for name, pact in (("weekly", weekly), ("hourly", hourly)):
         write_suite(root / name, pact=pact, suite=basic_suite(4))
@@ -95,7 +114,9 @@ def test_due_and_run_due_and_status(tmp_path, capsys, monkeypatch):
         return json.loads(out) if "--json" in args else out
 
     never = cli("due", root, "--json", *common)
-    assert sorted(i["pact_id"] for i in never) == ["hourly", "weekly"] and all(i["reason"] == "never run" for i in never)
+    assert sorted(i["pact_id"] for i in never) == ["hourly", "weekly"] and all(
+        i["reason"] == "never run" for i in never
+    )
 
     r = pj("run", "--due", root, *target, "--quiet", *common)
     assert r.returncode == 0 and r.stdout == "", r.stdout + r.stderr  # cron: silent when all is well
@@ -143,8 +164,18 @@ def test_quiet_breach_and_junit_for_ci(tmp_path):
     write_agent(root)
     db = tmp_path / "q.duckdb"
     xml = tmp_path / "out" / "pact.xml"
-    r = pj("run", root, "--target", f"python:{root / 'agent.py'}:respond", "--db", db, "--quiet", "--junit", xml,
-           "--no-report")
+    r = pj(
+        "run",
+        root,
+        "--target",
+        f"python:{root / 'agent.py'}:respond",
+        "--db",
+        db,
+        "--quiet",
+        "--junit",
+        xml,
+        "--no-report",
+    )
     assert r.returncode == 1
     lines = r.stdout.strip().splitlines()
     assert lines[0].startswith("BREACHED demo-pact/label-right (major)") and lines[-1].endswith("RESTRICT")
@@ -176,10 +207,12 @@ def _bound_tree(tmp_path: Path) -> tuple[Path, Path]:
     (root / "bots").mkdir()
     write_agent(root / "bots").rename(root / "bots" / "contract.py")
     (root / "refunds" / "schedule.yaml").write_text(
-        "runs:\n  - agent: refund-bot\n    target: python:agent.py:respond\n")
+        "runs:\n  - agent: refund-bot\n    target: python:agent.py:respond\n"
+    )
     (root / "schedule.yaml").write_text(
         "# the folder's schedule names its suites\nruns:\n  - suite: contracts\n    agent: contract-bot\n"
-        "    agent_version: 2\n    target: python:bots/contract.py:respond\n")
+        "    agent_version: 2\n    target: python:bots/contract.py:respond\n"
+    )
     other = tmp_path / "other.py"
     other.write_text(AGENT_SOURCE)
     return root, other
@@ -193,8 +226,10 @@ def test_schedule_binds_each_suite_to_its_own_agent_and_target(tmp_path):
     r = pj("run", "--due", root, "--quiet", "--db", db)
     assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
     got = set(rows(db, "SELECT pact_id, agent, agent_version, target_spec FROM runs"))
-    assert got == {("refunds", "refund-bot", None, f"python:{root / 'refunds' / 'agent.py'}:respond"),
-                   ("contracts", "contract-bot", "2", f"python:{root / 'bots' / 'contract.py'}:respond")}
+    assert got == {
+        ("refunds", "refund-bot", None, f"python:{root / 'refunds' / 'agent.py'}:respond"),
+        ("contracts", "contract-bot", "2", f"python:{root / 'bots' / 'contract.py'}:respond"),
+    }
     assert len(list(db.parent.glob("*.html"))) == 2
 
     due = {i["pact_id"]: i for i in json.loads(pj("due", root, "--json", "--all", "--db", db).stdout)}
@@ -206,42 +241,70 @@ def test_schedule_binds_each_suite_to_its_own_agent_and_target(tmp_path):
     loose = f"python:{other}:respond"
     r = pj("run", "--due", root, "--target", loose, "--horizon", "30d", "--db", db, "--no-progress", "--no-report")
     assert r.returncode == 0, r.stderr
-    assert f"--target {loose} is used only for suites no schedule.yaml binds; not for {root / 'contracts'}, " \
-           f"{root / 'refunds'}" in r.stderr
-    assert set(rows(db, "SELECT pact_id, agent FROM runs WHERE run_id NOT IN (SELECT run_id FROM runs "
-                        "ORDER BY started_at LIMIT 2)")) == {("loose", loose), ("refunds", "refund-bot"),
-                                                              ("contracts", "contract-bot")}
+    assert (
+        f"--target {loose} is used only for suites no schedule.yaml binds; not for {root / 'contracts'}, "
+        f"{root / 'refunds'}" in r.stderr
+    )
+    assert set(
+        rows(
+            db,
+            "SELECT pact_id, agent FROM runs WHERE run_id NOT IN (SELECT run_id FROM runs ORDER BY started_at LIMIT 2)",
+        )
+    ) == {("loose", loose), ("refunds", "refund-bot"), ("contracts", "contract-bot")}
     # --agent with --target names the unbound suites' agent and runs only what is due for it
-    r = pj("run", "--due", root, "--target", loose, "--agent", "loose-bot", "--db", db, "--no-progress",
-           "--no-report")
+    r = pj("run", "--due", root, "--target", loose, "--agent", "loose-bot", "--db", db, "--no-progress", "--no-report")
     assert r.returncode == 0 and "is used only for" not in r.stderr, r.stderr
     assert rows(db, "SELECT pact_id FROM runs WHERE agent = 'loose-bot'") == [("loose",)]
 
     # without --target an unbound suite is skipped, saying why; --agent picks one binding
-    r = pj("run", "--due", root, "--horizon", "30d", "--agent", "refund-bot", "--db", db, "--no-progress",
-           "--no-report")
+    r = pj(
+        "run", "--due", root, "--horizon", "30d", "--agent", "refund-bot", "--db", db, "--no-progress", "--no-report"
+    )
     assert r.returncode == 0, r.stderr
     assert f"skipped {root / 'loose'}: no schedule.yaml binds it" in r.stderr
     assert rows(db, "SELECT agent, count(*) FROM runs GROUP BY 1 ORDER BY 1") == [
-        ("contract-bot", 2), ("loose-bot", 1), (loose, 1), ("refund-bot", 3)]
+        ("contract-bot", 2),
+        ("loose-bot", 1),
+        (loose, 1),
+        ("refund-bot", 3),
+    ]
 
 
-@pytest.mark.parametrize(("where", "text", "needle"), [
-    ("refunds", "runs: []\n", "schedule.yaml:1: runs: runs must be a non-empty list"),
-    ("refunds", "runs:\n  - agent: a\n", "schedule.yaml:2: runs[0]: missing required field 'target'"),
-    ("refunds", "runs:\n  - agent: a\n    target: python:nofile.py:respond\n",
-     "schedule.yaml:3: runs[0].target: target 'python:nofile.py:respond': no file"),
-    ("refunds", "runs:\n  - agent: a\n    target: x/y\n    colour: red\n",
-     "schedule.yaml:4: runs[0].colour: unknown field 'colour'; valid fields: suite, agent"),
-    ("refunds", "runs:\n  - agent: a\n    target: openai/m\n    target_system: missing.txt\n",
-     "runs[0].target_system: target_system: no file"),
-    ("refunds", "runs:\n  - agent: a\n    target: openai/m\n  - agent: a\n    target: openai/n\n",
-     "schedule.yaml:4: runs[1]: agent 'a' is bound to suite"),
-    ("refunds", "schedule:\n  - agent: a\n", "a schedule file must be a mapping with `runs:`"),
-    (".", "runs:\n  - agent: a\n    target: openai/m\n", "schedule.yaml:2: runs[0]: missing required field 'suite'"),
-    (".", "runs:\n  - suite: nope\n    agent: a\n    target: openai/m\n", "runs[0].suite: no suite.yaml in"),
-    ("refunds", "runs:\n  - agent: a\n    target: nonsense here\n", "nonsense here"),
-])
+@pytest.mark.parametrize(
+    ("where", "text", "needle"),
+    [
+        ("refunds", "runs: []\n", "schedule.yaml:1: runs: runs must be a non-empty list"),
+        ("refunds", "runs:\n  - agent: a\n", "schedule.yaml:2: runs[0]: missing required field 'target'"),
+        (
+            "refunds",
+            "runs:\n  - agent: a\n    target: python:nofile.py:respond\n",
+            "schedule.yaml:3: runs[0].target: target 'python:nofile.py:respond': no file",
+        ),
+        (
+            "refunds",
+            "runs:\n  - agent: a\n    target: x/y\n    colour: red\n",
+            "schedule.yaml:4: runs[0].colour: unknown field 'colour'; valid fields: suite, agent",
+        ),
+        (
+            "refunds",
+            "runs:\n  - agent: a\n    target: openai/m\n    target_system: missing.txt\n",
+            "runs[0].target_system: target_system: no file",
+        ),
+        (
+            "refunds",
+            "runs:\n  - agent: a\n    target: openai/m\n  - agent: a\n    target: openai/n\n",
+            "schedule.yaml:4: runs[1]: agent 'a' is bound to suite",
+        ),
+        ("refunds", "schedule:\n  - agent: a\n", "a schedule file must be a mapping with `runs:`"),
+        (
+            ".",
+            "runs:\n  - agent: a\n    target: openai/m\n",
+            "schedule.yaml:2: runs[0]: missing required field 'suite'",
+        ),
+        (".", "runs:\n  - suite: nope\n    agent: a\n    target: openai/m\n", "runs[0].suite: no suite.yaml in"),
+        ("refunds", "runs:\n  - agent: a\n    target: nonsense here\n", "nonsense here"),
+    ],
+)
 def test_bad_schedule_files_are_one_line_errors_and_write_nothing(tmp_path, where, text, needle):
     root, _ = _bound_tree(tmp_path)
     (root / where / "schedule.yaml").write_text(text)
@@ -250,7 +313,7 @@ def test_bad_schedule_files_are_one_line_errors_and_write_nothing(tmp_path, wher
     for args in (["run", "--due", root, "--quiet"], *([] if targets_only else [["due", root]])):
         r = cli(*args, "--db", db)  # in this process: the same entry point, without a process start per case
         assert r.returncode == 2, (args, r.stdout, r.stderr)
-        line, = r.stderr.strip().splitlines()
+        (line,) = r.stderr.strip().splitlines()
         assert needle in line and line.startswith("pactjury: error:") and "Traceback" not in line, line
     assert not db.exists() and not Path(f"{db}.lock").exists()
 
@@ -269,8 +332,20 @@ def test_due_follows_symlinked_suite_folders_without_looping(tmp_path):
 
     listed = json.loads(pj("due", root, "--json", "--db", db, timeout=20).stdout)
     assert [i["suite_dir"] for i in listed] == [str(root / "link" / "shared"), str(root / "own")]
-    r = pj("run", "--due", root, "--target", f"python:{agent}:respond", "--agent", "bot", "--quiet",
-           "--no-report", "--db", db, timeout=30)
+    r = pj(
+        "run",
+        "--due",
+        root,
+        "--target",
+        f"python:{agent}:respond",
+        "--agent",
+        "bot",
+        "--quiet",
+        "--no-report",
+        "--db",
+        db,
+        timeout=30,
+    )
     assert (r.returncode, r.stdout) == (0, ""), r.stderr
     assert sorted(p for (p,) in rows(db, "SELECT pact_id FROM runs")) == ["own", "shared"]
 

@@ -40,17 +40,20 @@ def test_each_kind_is_found_and_redacted(kind, secret):
     assert body not in out and "…" in out
 
 
-@pytest.mark.parametrize("text", [
-    "the risk-assessment-framework-for-vendors document",
-    "task-management-system-overview-doc",
-    "sk-some-long-hyphenated-words-here",  # prose after sk- is not random
-    "Bearer authentication-is-recommended-here",
-    "AKIA is a prefix of AWS keys",
-    "ghp_short",
-    "max_tokens=100 and temperature=0",
-    "I can't wait; see INC0012345 and 2024-01-15T10:30:00Z",
-    "",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the risk-assessment-framework-for-vendors document",
+        "task-management-system-overview-doc",
+        "sk-some-long-hyphenated-words-here",  # prose after sk- is not random
+        "Bearer authentication-is-recommended-here",
+        "AKIA is a prefix of AWS keys",
+        "ghp_short",
+        "max_tokens=100 and temperature=0",
+        "I can't wait; see INC0012345 and 2024-01-15T10:30:00Z",
+        "",
+    ],
+)
 def test_no_false_positives(text):
     assert find_secrets(text) == []
     assert redact(text) == text
@@ -59,7 +62,9 @@ def test_no_false_positives(text):
 def test_masks_keep_a_recognisable_prefix_and_last_four():
     assert redact(OPENAI) == "sk-proj-…ABCD"
     assert redact("AKIAIOSFODNN7EXAMPLE") == "AKIA…MPLE"
-    assert redact("-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----\nok") == "-----BEGIN PRIVATE KEY-----…\nok"
+    assert (
+        redact("-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----\nok") == "-----BEGIN PRIVATE KEY-----…\nok"
+    )
 
 
 def test_truncated_private_key_is_redacted_to_the_end():
@@ -73,13 +78,16 @@ def test_command_line_spec_keeps_the_variable_name():
     assert OPENAI not in out and "OPENAI_API_KEY=" in out and out.endswith("python agent.py --verbose")
 
 
-@pytest.mark.parametrize("text, leaked", [
-    ("cmd:DB_PASSWORD=hunter2hunter2 ./run.sh", "hunter2hunter2"),
-    ("agent --api-key abc123xyz789 --fast", "abc123xyz789"),
-    ('{"client_secret": "s3cr3t-value", "n": 1}', "s3cr3t-value"),
-    ("GET /v1?access_token=tok_abcdef&page=2", "tok_abcdef"),
-    ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "wJalrXUtnFEMI"),
-])
+@pytest.mark.parametrize(
+    "text, leaked",
+    [
+        ("cmd:DB_PASSWORD=hunter2hunter2 ./run.sh", "hunter2hunter2"),
+        ("agent --api-key abc123xyz789 --fast", "abc123xyz789"),
+        ('{"client_secret": "s3cr3t-value", "n": 1}', "s3cr3t-value"),
+        ("GET /v1?access_token=tok_abcdef&page=2", "tok_abcdef"),
+        ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "wJalrXUtnFEMI"),
+    ],
+)
 def test_credential_assignments_are_redacted(text, leaked):
     out = redact(text)
     assert leaked not in out
@@ -111,16 +119,22 @@ def test_mask_value_never_shows_a_short_value():
     assert mask_value("abcdefghijklmnop") == "abc…mnop"
 
 
-@pytest.mark.parametrize("url, expected", [
-    ("https://user:pa55w0rd@db.example.com:5432/x", "https://user:***@db.example.com:5432/x"),
-    ("https://api.example.com/v1?api_key=abc123&model=gpt", "https://api.example.com/v1?api_key=***&model=gpt"),
-    ("https://s3.example.com/o?X-Amz-Signature=deadbeef&X-Amz-Date=20240101", "https://s3.example.com/o?X-Amz-Signature=***&X-Amz-Date=20240101"),
-    ("https://x.example/cb#access_token=tok123&state=ok", "https://x.example/cb#access_token=***&state=ok"),
-    ("https://blob.example/c?sv=2022&sig=AbC%2Bd", "https://blob.example/c?sv=2022&sig=***"),
-    ("https://x.example/?token=&a=1", "https://x.example/?token=&a=1"),
-    ("http://localhost:8000/v1", "http://localhost:8000/v1"),
-    ("https://user@example.com/path", "https://user@example.com/path"),
-])
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("https://user:pa55w0rd@db.example.com:5432/x", "https://user:***@db.example.com:5432/x"),
+        ("https://api.example.com/v1?api_key=abc123&model=gpt", "https://api.example.com/v1?api_key=***&model=gpt"),
+        (
+            "https://s3.example.com/o?X-Amz-Signature=deadbeef&X-Amz-Date=20240101",
+            "https://s3.example.com/o?X-Amz-Signature=***&X-Amz-Date=20240101",
+        ),
+        ("https://x.example/cb#access_token=tok123&state=ok", "https://x.example/cb#access_token=***&state=ok"),
+        ("https://blob.example/c?sv=2022&sig=AbC%2Bd", "https://blob.example/c?sv=2022&sig=***"),
+        ("https://x.example/?token=&a=1", "https://x.example/?token=&a=1"),
+        ("http://localhost:8000/v1", "http://localhost:8000/v1"),
+        ("https://user@example.com/path", "https://user@example.com/path"),
+    ],
+)
 def test_redact_url(url, expected):
     assert redact_url(url) == expected
 

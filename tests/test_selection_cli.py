@@ -28,8 +28,18 @@ def suite(tmp_path):
 
 def _run(suite, db, *args, env=None):
     """A run through the real command: in this process (fast) unless it needs its own environment."""
-    argv = ["run", suite, "--target", f"python:{suite / 'agent.py'}:respond", "--db", db, "--no-progress",
-            "--no-report", "--json", *args]
+    argv = [
+        "run",
+        suite,
+        "--target",
+        f"python:{suite / 'agent.py'}:respond",
+        "--db",
+        db,
+        "--no-progress",
+        "--no-report",
+        "--json",
+        *args,
+    ]
     r = pj(*argv, env=env) if env else cli(*argv)
     assert r.returncode in (0, 1, 3), r.stderr
     return r
@@ -92,19 +102,28 @@ def test_rerun_failed_takes_failed_verdicts_and_target_errors(suite, tmp_path):
     assert r.returncode == 2 and "nope" in r.stderr and "Traceback" not in r.stderr
 
 
-@pytest.mark.parametrize(("args", "needle"), [
-    (["--case", "case-999"], "--case case-999: no case 'case-999' in suite demo-suite; valid cases: case-000, case-001"),
-    (["--tag", "nope"], "--tag nope: no tag 'nope' in suite demo-suite; valid tags: edge, even, odd"),
-    (["--clause", "nope"], "--clause nope: no clause 'nope' in suite demo-suite; valid clauses: label-right, says-hello"),
-    (["--tag", "edge", "--tag", "even", "--case", "case-001"], "selects no case of suite demo-suite"),
-    (["--limit", "0"], "--limit: must be at least 1"),
-])
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (
+            ["--case", "case-999"],
+            "--case case-999: no case 'case-999' in suite demo-suite; valid cases: case-000, case-001",
+        ),
+        (["--tag", "nope"], "--tag nope: no tag 'nope' in suite demo-suite; valid tags: edge, even, odd"),
+        (
+            ["--clause", "nope"],
+            "--clause nope: no clause 'nope' in suite demo-suite; valid clauses: label-right, says-hello",
+        ),
+        (["--tag", "edge", "--tag", "even", "--case", "case-001"], "selects no case of suite demo-suite"),
+        (["--limit", "0"], "--limit: must be at least 1"),
+    ],
+)
 def test_bad_selections_are_one_line_errors_and_write_nothing(suite, tmp_path, args, needle):
     db = tmp_path / "bad.duckdb"
     run = pj if "0" in args else cli  # a usage error exits through argparse: that one in its own process
     r = run("run", suite, "--target", f"python:{suite / 'agent.py'}:respond", "--db", db, *args)
     assert r.returncode == 2, r.stderr
-    line, = r.stderr.strip().splitlines()
+    (line,) = r.stderr.strip().splitlines()
     assert needle in line and "Traceback" not in line
     assert not db.exists()
 
@@ -118,14 +137,18 @@ def test_resume_replays_the_selection(suite, tmp_path):
     write_suite(suite, suite=s)
     r = _run(suite, db, "--tag", "picked", "--concurrency", "1", "--deadline", "1s", env={"PJ_TEST_SLOW": "2"})
     assert r.returncode == 3, r.stderr  # aborted at the deadline, resumable
-    run_id, = rows(db, "SELECT run_id FROM runs")[0]
+    (run_id,) = rows(db, "SELECT run_id FROM runs")[0]
     assert len(rows(db, "SELECT case_id FROM transcripts")) < 4
     r = pj("run", "--resume", run_id, "--db", db, "--no-progress", "--no-report", "--case", "case-001")
     assert r.returncode == 2 and "runs the cases that run selected" in r.stderr
     r = pj("run", "--resume", run_id, "--db", db, "--no-progress", "--no-report", env={"PJ_TEST_SLOW": "0"})
     assert r.returncode == 0, r.stderr
     assert sorted(c for (c,) in rows(db, "SELECT case_id FROM transcripts")) == [
-        "case-001", "case-002", "case-003", "case-006"]
+        "case-001",
+        "case-002",
+        "case-003",
+        "case-006",
+    ]
     assert "selection: --tag picked" in r.stdout
 
 

@@ -25,12 +25,32 @@ def ds_run(tmp_path_factory):
     (suite / "agent.py").write_text(AGENT)
     db = root / "pactjury.duckdb"
     with start_in_thread(ScriptedResponder(default=judges)) as server:
-        panel = write_panel(root / "panels", server.url, [{"name": n, "model": m} for n, m in JUDGE_MODELS.items()],
-                            id="ds-panel", method="dawid-skene")
+        panel = write_panel(
+            root / "panels",
+            server.url,
+            [{"name": n, "model": m} for n, m in JUDGE_MODELS.items()],
+            id="ds-panel",
+            method="dawid-skene",
+        )
         runs = []
         for version, fn in (("1.0", "respond_v1"), ("2.0", "respond_v2")):
-            r = cli("run", suite, "--target", f"python:{suite / 'agent.py'}:{fn}", "--panel", panel, "--db", db,
-                    "--agent", "ev-agent", "--agent-version", version, "--no-progress", "--no-report", "--json")
+            r = cli(
+                "run",
+                suite,
+                "--target",
+                f"python:{suite / 'agent.py'}:{fn}",
+                "--panel",
+                panel,
+                "--db",
+                db,
+                "--agent",
+                "ev-agent",
+                "--agent-version",
+                version,
+                "--no-progress",
+                "--no-report",
+                "--json",
+            )
             assert r.returncode in (0, 1), r.stderr
             runs.append(json.loads(r.stdout)["run"]["run_id"])
     return db, runs
@@ -76,8 +96,15 @@ def test_report_shows_the_new_figures(ds_run, tmp_path):
     out = tmp_path / "r.html"
     assert cli("report", run, "--db", db, "-o", out).returncode == 0
     html = out.read_text()
-    for needle in ('data-stat="gwet_ac1"', 'data-stat="pabak"', 'id="pairs"', 'id="dawid-skene"', "leave-one-out",
-                   "percentile bootstrap over items", 'class="num more-cases"'):
+    for needle in (
+        'data-stat="gwet_ac1"',
+        'data-stat="pabak"',
+        'id="pairs"',
+        'id="dawid-skene"',
+        "leave-one-out",
+        "percentile bootstrap over items",
+        'class="num more-cases"',
+    ):
         assert needle in html, needle
 
 

@@ -14,7 +14,7 @@ from suitefiles import write_suite
 from test_run_cli import rows
 
 from harness import queries
-from harness.compare import compare_runs, conclusion, mcnemar_exact, paired_diff_ci
+from harness.stats.compare import compare_runs, conclusion, mcnemar_exact, paired_diff_ci
 from harness.store import Store
 
 pytestmark = pytest.mark.timeout(180)
@@ -27,9 +27,11 @@ CLAUSES = ["says-hello", "label-right", "tone", "helpful"]
 
 def expected_votes(n: int, clause: str) -> dict[str, str]:
     """The scripted judges (evidence_store.judges), restated: the figures below are derived from this."""
-    return {"ev-a": "pass",
-            "ev-b": "fail" if clause == "helpful" and n % 3 == 0 else "pass",
-            "ev-c": "fail" if n % 2 == 0 else "pass"}
+    return {
+        "ev-a": "pass",
+        "ev-b": "fail" if clause == "helpful" and n % 3 == 0 else "pass",
+        "ev-c": "fail" if n % 2 == 0 else "pass",
+    }
 
 
 def majority(votes: dict[str, str]) -> str:
@@ -65,12 +67,28 @@ def test_runs_write_the_report_beside_the_database(evs):
 
 
 def test_no_report_flag_and_report_command(tmp_path, evs):
-    root = write_suite(tmp_path / "s", suite={"id": "tiny", "cases": [
-        {"id": "c0", "clauses": ["says-hello"], "input": "hello number 0", "expected": {"label": "even"}},
-    ]}, pact={**ev.old_pact(), "clauses": [{**ev.old_pact()["clauses"][0], "id": "says-hello"}]})
+    root = write_suite(
+        tmp_path / "s",
+        suite={
+            "id": "tiny",
+            "cases": [
+                {"id": "c0", "clauses": ["says-hello"], "input": "hello number 0", "expected": {"label": "even"}},
+            ],
+        },
+        pact={**ev.old_pact(), "clauses": [{**ev.old_pact()["clauses"][0], "id": "says-hello"}]},
+    )
     db = tmp_path / "db" / "x.duckdb"
-    r = cli("run", root, "--target", f"python:{evs.root / 'suite' / 'agent.py'}:respond_old", "--db", db,
-            "--no-progress", "--no-report", "--json")
+    r = cli(
+        "run",
+        root,
+        "--target",
+        f"python:{evs.root / 'suite' / 'agent.py'}:respond_old",
+        "--db",
+        db,
+        "--no-progress",
+        "--no-report",
+        "--json",
+    )
     assert r.returncode == 0, r.stderr
     assert "report" not in json.loads(r.stdout) and "report:" not in r.stderr
     assert list(db.parent.glob("*.html")) == []
@@ -106,8 +124,11 @@ def test_pass_rate_per_clause_per_agent_version(store, evs):
     # helpful: 8 ballots pass under majority (fails on cases 0 and 6: two of three judges fail)
     assert by[("2.0", "helpful")]["latest_rate"] == pytest.approx(10 / 12)
     # the same figures from the view inside the file, through a plain DuckDB client
-    assert rows(evs.db, "SELECT runs, passed, decided FROM v_clause_versions WHERE pact_id = 'evidence-pact' "
-                        "AND agent_version = '1.0' AND clause_id = 'label-right'") == [(2, 22, 24)]
+    assert rows(
+        evs.db,
+        "SELECT runs, passed, decided FROM v_clause_versions WHERE pact_id = 'evidence-pact' "
+        "AND agent_version = '1.0' AND clause_id = 'label-right'",
+    ) == [(2, 22, 24)]
 
 
 def test_since_filters_runs(store, evs):
@@ -120,8 +141,9 @@ def test_since_filters_runs(store, evs):
 def test_panel_agreement_and_judge_drift(store, evs):
     agreement = queries.panel_agreement(store, pact="evidence-pact")
     assert list(agreement["run_id"]) == [evs.v1, evs.v2]  # the run with no panel has no agreement row
-    split = sum(1 for n in range(ev.N_CASES) for c in ("tone", "helpful")
-                if len(set(expected_votes(n, c).values())) == 2)
+    split = sum(
+        1 for n in range(ev.N_CASES) for c in ("tone", "helpful") if len(set(expected_votes(n, c).values())) == 2
+    )
     assert list(agreement["n_ballots"]) == [24, 24]
     assert list(agreement["split_verdicts"]) == [split, split] and split == 14
     assert list(agreement["inconclusive_verdicts"]) == [0, 0]
@@ -174,8 +196,8 @@ def test_cost_and_tokens_per_run_judge_and_clause(store, evs):
     c2 = clauses[clauses["run_id"] == evs.v2]
     assert sorted(c2["clause_id"]) == ["helpful", "tone"] and c2["tokens_in"].sum() == 2400
     assert c2["cost_usd"].sum() == pytest.approx(second["judge_cost_usd"])
-    # the same figures as the run summary's jury cost (harness/jury_views.py)
-    from harness.jury_views import panel_summary
+    # the same figures as the run summary's jury cost (harness/jury/views.py)
+    from harness.jury.views import panel_summary
 
     summary = {c["judge"]: c for c in panel_summary(store, evs.v2)["costs"]}
     assert all(summary[j]["tokens_in"] == j2.loc[j, "tokens_in"] for j in ev.JUDGE_MODELS)
@@ -212,8 +234,17 @@ def test_views_are_plain_sql_for_any_duckdb_client(evs):
     con = duckdb.connect(str(evs.db), read_only=True)
     try:
         views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
-        assert {"v_run_status", "v_clause_trend", "v_clause_versions", "v_panel_agreement", "v_judge_drift",
-                "v_run_cost", "v_judge_cost", "v_clause_cost", "v_evidence_age"} <= views
+        assert {
+            "v_run_status",
+            "v_clause_trend",
+            "v_clause_versions",
+            "v_panel_agreement",
+            "v_judge_drift",
+            "v_run_cost",
+            "v_judge_cost",
+            "v_clause_cost",
+            "v_evidence_age",
+        } <= views
         assert con.execute("SELECT count(*) FROM v_judge_drift WHERE judge = 'ev-b'").fetchone() == (2,)
     finally:
         con.close()
@@ -238,8 +269,10 @@ def test_export_transcripts_votes_and_verdicts(tmp_path, evs, fmt):
         else:
             reader = "read_parquet" if fmt == "parquet" else "read_csv_auto"
             con = duckdb.connect()
-            assert con.execute(f"SELECT count(*), count(DISTINCT run_id) FROM {reader}(?)", [str(path)]).fetchone() \
-                == (w["rows"], 1)
+            assert con.execute(f"SELECT count(*), count(DISTINCT run_id) FROM {reader}(?)", [str(path)]).fetchone() == (
+                w["rows"],
+                1,
+            )
     if fmt == "jsonl":
         first = json.loads(Path(written["transcripts"]["path"]).read_text().splitlines()[0])
         assert first["case_id"] == "case-000" and ev.PAYLOAD_OUTPUT in first["output"]
@@ -249,8 +282,19 @@ def test_export_transcripts_votes_and_verdicts(tmp_path, evs, fmt):
 
 
 def test_compare_versions_lists_regressed_and_improved_cases(evs):
-    r = cli("compare", "--pact", "evidence-pact", "--agent", "ev-agent", "--versions", "1.0", "2.0", "--db", evs.db,
-            "--json")
+    r = cli(
+        "compare",
+        "--pact",
+        "evidence-pact",
+        "--agent",
+        "ev-agent",
+        "--versions",
+        "1.0",
+        "2.0",
+        "--db",
+        evs.db,
+        "--json",
+    )
     assert r.returncode == 0, r.stderr
     c = json.loads(r.stdout)
     assert (c["run_a"]["run_id"], c["run_b"]["run_id"]) == (evs.v1, evs.v2)  # the latest run of each version
@@ -276,7 +320,7 @@ def test_compare_versions_lists_regressed_and_improved_cases(evs):
     assert tone["n_pairs"] == 0 and tone["undecided"] == 12 and tone["conclusion"] == "no-pairs"
 
 
-AGENTS = '''
+AGENTS = """
 import json
 WRONG = {wrong!r}
 
@@ -286,16 +330,37 @@ def respond(case):
     if case["id"] in WRONG:
         label = "odd" if label == "even" else "even"
     return json.dumps({{"greeting": "hello", "label": label}})
-'''
+"""
 
-PACT = {"id": "cmp-pact", "version": "1", "tier": "low", "owner": "t", "freshness": "7d", "clauses": [
-    {"id": "label-right", "claim": "Labels.", "verify": "deterministic", "threshold": 0.5, "severity": "major",
-     "checks": [{"check": "json-path", "path": "$.label", "equals": {"expected": "label"}}]}]}
+PACT = {
+    "id": "cmp-pact",
+    "version": "1",
+    "tier": "low",
+    "owner": "t",
+    "freshness": "7d",
+    "clauses": [
+        {
+            "id": "label-right",
+            "claim": "Labels.",
+            "verify": "deterministic",
+            "threshold": 0.5,
+            "severity": "major",
+            "checks": [{"check": "json-path", "path": "$.label", "equals": {"expected": "label"}}],
+        }
+    ],
+}
 
 
 def _pair_of_runs(tmp_path: Path, n: int, wrong_a: set[str], wrong_b: set[str], edit_case: int | None = None):
-    cases = [{"id": f"k-{i:02d}", "clauses": ["label-right"], "input": f"item {i}",
-              "expected": {"label": "even" if i % 2 == 0 else "odd"}} for i in range(n)]
+    cases = [
+        {
+            "id": f"k-{i:02d}",
+            "clauses": ["label-right"],
+            "input": f"item {i}",
+            "expected": {"label": "even" if i % 2 == 0 else "odd"},
+        }
+        for i in range(n)
+    ]
     db = tmp_path / "cmp.duckdb"
     run_ids = []
     for name, wrong in (("a", wrong_a), ("b", wrong_b)):
@@ -303,8 +368,21 @@ def _pair_of_runs(tmp_path: Path, n: int, wrong_a: set[str], wrong_b: set[str], 
             cases[edit_case]["expected"]["note"] = "edited"  # same id, different content
         root = write_suite(tmp_path / name, pact=PACT, suite={"id": "cmp", "cases": cases})
         (root / "agent.py").write_text(AGENTS.format(wrong=sorted(wrong)))
-        r = cli("run", root, "--target", f"python:{root / 'agent.py'}:respond", "--db", db, "--no-progress",
-                "--no-report", "--agent", "cmp", "--agent-version", name, "--json")
+        r = cli(
+            "run",
+            root,
+            "--target",
+            f"python:{root / 'agent.py'}:respond",
+            "--db",
+            db,
+            "--no-progress",
+            "--no-report",
+            "--agent",
+            "cmp",
+            "--agent-version",
+            name,
+            "--json",
+        )
         assert r.returncode in (0, 1), r.stderr
         run_ids.append(json.loads(r.stdout)["run"]["run_id"])
     return db, run_ids
@@ -318,7 +396,7 @@ def test_compare_detects_a_regression_and_lists_it(tmp_path):
     (k,) = json.loads(r.stdout)["clauses"]
     assert k["regressed"] == sorted(regressed) and k["improved"] == ["k-01"]
     assert (k["rate_a"], k["rate_b"]) == (39 / 40, 28 / 40)
-    assert k["mcnemar_p"] == pytest.approx(2 * 14 / 2 ** 13)  # 1 vs 12 discordant: 2 P(X <= 1), X ~ Bin(13, 1/2)
+    assert k["mcnemar_p"] == pytest.approx(2 * 14 / 2**13)  # 1 vs 12 discordant: 2 P(X <= 1), X ~ Bin(13, 1/2)
     assert k["ci_high"] < 0 and k["conclusion"] == "regressed"
     assert k["summary"].startswith("B regressed by 28 pp with 40 paired cases")
     text = cli("compare", "--pact", "cmp-pact", "--versions", "a", "b", "--db", db).stdout

@@ -9,13 +9,25 @@ from harness.types import Clause, ClauseResult, ConsequenceRule, Pact
 
 
 def clause(threshold=0.8, severity="major", cid="c1"):
-    return Clause(id=cid, claim="x", verify="deterministic", threshold=threshold, severity=severity,
-                  checks=({"check": "json-valid"},))
+    return Clause(
+        id=cid,
+        claim="x",
+        verify="deterministic",
+        threshold=threshold,
+        severity=severity,
+        checks=({"check": "json-valid"},),
+    )
 
 
 def verdicts(**counts):
-    names = {"passed": "pass", "failed": "fail", "errors": "error", "pending": "pending-jury", "na": "not-applicable",
-             "inconclusive": "inconclusive"}
+    names = {
+        "passed": "pass",
+        "failed": "fail",
+        "errors": "error",
+        "pending": "pending-jury",
+        "na": "not-applicable",
+        "inconclusive": "inconclusive",
+    }
     return [{"clause_id": "c1", "outcome": names[k]} for k, n in counts.items() for _ in range(n)]
 
 
@@ -84,10 +96,18 @@ def test_not_applicable_is_excluded_and_no_evidence():
     assert clause_result(clause(0.8), verdicts(na=2)).status == "no-evidence"
 
 
-@pytest.mark.parametrize("passed,decided,threshold,confidence", [
-    (9, 10, 0.8, 0.95), (7, 10, 0.8, 0.95), (6, 6, 0.8, 0.95), (24, 27, 0.85, 0.95), (3, 6, 0.8, 0.9),
-    (45, 50, 0.95, 0.99), (1, 3, 0.5, 0.95),
-])
+@pytest.mark.parametrize(
+    "passed,decided,threshold,confidence",
+    [
+        (9, 10, 0.8, 0.95),
+        (7, 10, 0.8, 0.95),
+        (6, 6, 0.8, 0.95),
+        (24, 27, 0.85, 0.95),
+        (3, 6, 0.8, 0.9),
+        (45, 50, 0.95, 0.99),
+        (1, 3, 0.5, 0.95),
+    ],
+)
 def test_cases_needed_is_the_smallest_n_that_decides_at_the_observed_rate(passed, decided, threshold, confidence):
     z = z_for(confidence)
     p = passed / decided
@@ -120,13 +140,32 @@ def test_cases_needed_closed_form_and_undefined_cases():
 
 
 def _result(cid, status, severity="major"):
-    return ClauseResult(clause_id=cid, severity=severity, n=10, passed=5, failed=5, errors=0, pending=0,
-                        inconclusive=0, rate=0.5, threshold=0.9, status=status)
+    return ClauseResult(
+        clause_id=cid,
+        severity=severity,
+        n=10,
+        passed=5,
+        failed=5,
+        errors=0,
+        pending=0,
+        inconclusive=0,
+        rate=0.5,
+        threshold=0.9,
+        status=status,
+    )
 
 
 def _pact(rules):
-    return Pact(id="p", version="1", hash="h", tier="high", owner="o", freshness_s=60,
-                clauses=(clause(cid="a"), clause(cid="b")), consequences=tuple(ConsequenceRule(**r) for r in rules))
+    return Pact(
+        id="p",
+        version="1",
+        hash="h",
+        tier="high",
+        owner="o",
+        freshness_s=60,
+        clauses=(clause(cid="a"), clause(cid="b")),
+        consequences=tuple(ConsequenceRule(**r) for r in rules),
+    )
 
 
 RULES = [

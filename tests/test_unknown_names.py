@@ -15,29 +15,39 @@ def evs(tmp_path_factory):
     return ev.build(tmp_path_factory.getbasetemp())
 
 
-@pytest.mark.parametrize(("args", "needle", "known"), [
-    (["trends", "--pact", "nope"], "--pact nope: no pact 'nope'", "known pacts: evidence-pact, old-pact"),
-    (["trends", "--agent", "nobody"], "--agent nobody: no agent 'nobody'", "known agents: ev-agent"),
-    (["trends", "--clause", "nope"], "--clause nope: no clause 'nope'", "known clauses: greets, helpful, label-right"),
-    (["trends", "--judge", "bogus"], "--judge bogus: no judge 'bogus'", "known judges: ev-a, ev-b, ev-c"),
-    (["status", "--pact", "nosuch"], "--pact nosuch: no pact 'nosuch'", "known pacts: evidence-pact, old-pact"),
-    (["status", "--agent", "nobody"], "--agent nobody: no agent 'nobody'", "known agents: ev-agent"),
-])
+@pytest.mark.parametrize(
+    ("args", "needle", "known"),
+    [
+        (["trends", "--pact", "nope"], "--pact nope: no pact 'nope'", "known pacts: evidence-pact, old-pact"),
+        (["trends", "--agent", "nobody"], "--agent nobody: no agent 'nobody'", "known agents: ev-agent"),
+        (
+            ["trends", "--clause", "nope"],
+            "--clause nope: no clause 'nope'",
+            "known clauses: greets, helpful, label-right",
+        ),
+        (["trends", "--judge", "bogus"], "--judge bogus: no judge 'bogus'", "known judges: ev-a, ev-b, ev-c"),
+        (["status", "--pact", "nosuch"], "--pact nosuch: no pact 'nosuch'", "known pacts: evidence-pact, old-pact"),
+        (["status", "--agent", "nobody"], "--agent nobody: no agent 'nobody'", "known agents: ev-agent"),
+    ],
+)
 def test_unknown_store_wide_names_are_errors_listing_the_known_ones(evs, args, needle, known):
     r = cli(*args, "--db", evs.db)
     assert r.returncode == 2 and r.stdout == ""
-    line, = r.stderr.strip().splitlines()
+    (line,) = r.stderr.strip().splitlines()
     assert needle in line and known in line and str(evs.db) in line
 
 
-@pytest.mark.parametrize(("flag", "value", "known"), [
-    ("--judge", "bogus", "known judges: ev-a, ev-b, ev-c"),
-    ("--clause", "nope", "known clauses: helpful, label-right, says-hello, tone"),
-])
+@pytest.mark.parametrize(
+    ("flag", "value", "known"),
+    [
+        ("--judge", "bogus", "known judges: ev-a, ev-b, ev-c"),
+        ("--clause", "nope", "known clauses: helpful, label-right, says-hello, tone"),
+    ],
+)
 def test_unknown_names_in_one_run_are_errors(evs, flag, value, known):
     r = cli("disagreements", evs.v1, flag, value, "--db", evs.db)
     assert r.returncode == 2 and r.stdout == ""
-    line, = r.stderr.strip().splitlines()
+    (line,) = r.stderr.strip().splitlines()
     assert f"{flag} {value}: no" in line and f"in run {evs.v1}" in line and known in line
 
 
@@ -52,7 +62,9 @@ def test_a_run_without_judges_says_so(evs):
 
 
 def test_known_names_still_answer(evs):
-    assert cli("trends", "--pact", "evidence-pact", "--judge", "ev-b", "--view", "judges", "--db", evs.db).returncode == 0
+    assert (
+        cli("trends", "--pact", "evidence-pact", "--judge", "ev-b", "--view", "judges", "--db", evs.db).returncode == 0
+    )
     r = cli("disagreements", evs.v1, "--judge", "ev-c", "--db", evs.db)
     assert r.returncode == 0 and "ev-c" in r.stdout
     r = cli("status", "--pact", "old-pact", "--db", evs.db)

@@ -23,7 +23,7 @@ PASS = json.dumps({"verdict": "pass", "rationale": "Courteous."})
 
 # Writes "pid case-id" for every call; a case whose input says "die" ends its worker process while the file
 # named by DIE_FLAG exists (an agent that crashes the interpreter, e.g. a segfaulting extension).
-AGENT = '''
+AGENT = """
 import json, os, time
 CALLS, DIE_FLAG, SLEEP = {calls!r}, {die!r}, {sleep!r}
 
@@ -37,7 +37,7 @@ def respond(case):
     n = int(case["input"].split()[-1])
     return {{"output": json.dumps({{"greeting": "Hello!", "label": "even" if n % 2 == 0 else "odd"}}),
             "tool_calls": [{{"name": "lookup", "arguments": {{"n": n}}}}]}}
-'''
+"""
 
 
 def pj(*args: object, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -79,13 +79,24 @@ def wait_for_calls(calls: Path, n: int, timeout: float = 60) -> None:
 
 def evidence(db: Path, run_id: str) -> dict[str, list[tuple]]:
     return {
-        "verdicts": rows(db, "SELECT case_id, clause_id, outcome, decided_by, detail FROM verdicts WHERE run_id = ? "
-                             "ORDER BY ALL", (run_id,)),
-        "checks": rows(db, "SELECT case_id, clause_id, idx, check_name, outcome, detail FROM check_results "
-                           "WHERE run_id = ? ORDER BY ALL", (run_id,)),
+        "verdicts": rows(
+            db,
+            "SELECT case_id, clause_id, outcome, decided_by, detail FROM verdicts WHERE run_id = ? ORDER BY ALL",
+            (run_id,),
+        ),
+        "checks": rows(
+            db,
+            "SELECT case_id, clause_id, idx, check_name, outcome, detail FROM check_results "
+            "WHERE run_id = ? ORDER BY ALL",
+            (run_id,),
+        ),
         "outputs": rows(db, "SELECT case_id, output, error FROM transcripts WHERE run_id = ? ORDER BY ALL", (run_id,)),
-        "clauses": rows(db, "SELECT clause_id, n, passed, failed, errors, pending, status FROM clause_results "
-                            "WHERE run_id = ? ORDER BY ALL", (run_id,)),
+        "clauses": rows(
+            db,
+            "SELECT clause_id, n, passed, failed, errors, pending, status FROM clause_results "
+            "WHERE run_id = ? ORDER BY ALL",
+            (run_id,),
+        ),
     }
 
 
@@ -105,8 +116,20 @@ def test_two_workers_store_the_same_evidence_as_one_process(tmp_path):
     assert one.returncode == 0, one.stderr
     in_process = {pid for pid, _ in called(calls)}
     calls.unlink()
-    two = pj("run", root, "--target", target, "--db", db, "--workers", "2", "--concurrency", "8", "--no-progress",
-             "--no-report")
+    two = pj(
+        "run",
+        root,
+        "--target",
+        target,
+        "--db",
+        db,
+        "--workers",
+        "2",
+        "--concurrency",
+        "8",
+        "--no-progress",
+        "--no-report",
+    )
     assert two.returncode == 0, two.stderr
     first, second = run_ids(db)
     assert evidence(db, first) == evidence(db, second)
@@ -123,9 +146,26 @@ def test_two_workers_store_the_same_evidence_as_one_process(tmp_path):
 def test_sigterm_stops_every_worker_and_the_run_resumes_without_redoing_a_case(tmp_path):
     root, calls, _ = make_suite(tmp_path, 80, sleep=0.1)
     db = tmp_path / "r.duckdb"
-    proc = subprocess.Popen([*PJ, "run", str(root), "--target", f"python:{root / 'agent.py'}:respond", "--db",
-                             str(db), "--workers", "2", "--concurrency", "4", "--no-progress", "--no-report"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            *PJ,
+            "run",
+            str(root),
+            "--target",
+            f"python:{root / 'agent.py'}:respond",
+            "--db",
+            str(db),
+            "--workers",
+            "2",
+            "--concurrency",
+            "4",
+            "--no-progress",
+            "--no-report",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     wait_for_calls(calls, 20)
     time.sleep(0.7)  # past one flush interval, so some cases are stored
     proc.send_signal(signal.SIGTERM)
@@ -137,10 +177,10 @@ def test_sigterm_stops_every_worker_and_the_run_resumes_without_redoing_a_case(t
     for pid in worker_pids:  # no worker outlives the run
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
-    run_id, = run_ids(db)
+    (run_id,) = run_ids(db)
     stored = {c for (c,) in rows(db, "SELECT case_id FROM transcripts")}
     assert 0 < len(stored) < 80
-    (event, detail), = [e for e in events(db, run_id) if e[0] == "aborted"]
+    ((event, detail),) = [e for e in events(db, run_id) if e[0] == "aborted"]
     assert detail == f"interrupted: {len(stored)} of 80 cases stored"
     before = len(called(calls))
 
@@ -159,11 +199,23 @@ def test_a_worker_that_dies_aborts_the_run_resumably(tmp_path):
     die.write_text("")
     db = tmp_path / "r.duckdb"
     target = f"python:{root / 'agent.py'}:respond"
-    r = pj("run", root, "--target", target, "--db", db, "--workers", "2", "--concurrency", "2", "--no-progress",
-           "--no-report")
+    r = pj(
+        "run",
+        root,
+        "--target",
+        target,
+        "--db",
+        db,
+        "--workers",
+        "2",
+        "--concurrency",
+        "2",
+        "--no-progress",
+        "--no-report",
+    )
     assert r.returncode == 3, r.stderr
     assert "exited unexpectedly (exit code 7)" in r.stderr and "Resume with" in r.stderr
-    run_id, = run_ids(db)
+    (run_id,) = run_ids(db)
     assert events(db, run_id)[-1][0] == "aborted"
     assert "case-010" not in {c for (c,) in rows(db, "SELECT case_id FROM transcripts")}
     die.unlink()
@@ -188,20 +240,32 @@ def test_the_jury_judges_in_the_workers_and_the_stores_cache_answers_them(tmp_pa
     # the workers asked the store for the first 15 cases' identical judge calls, and called judges for the rest
     assert len(fake_llm.requests) == 60
     a, b = run_ids(db)
-    assert rows(db, "SELECT count(*) FILTER (NOT cached), count(*) FILTER (cached) FROM votes WHERE run_id = ?",
-                (b,)) == [(30, 30)]
-    assert rows(db, "SELECT count(*) FROM verdicts WHERE run_id = ? AND decided_by = 'panel' AND outcome = 'pass'",
-                (b,)) == [(30,)]
+    assert rows(
+        db, "SELECT count(*) FILTER (NOT cached), count(*) FILTER (cached) FROM votes WHERE run_id = ?", (b,)
+    ) == [(30, 30)]
+    assert rows(
+        db, "SELECT count(*) FROM verdicts WHERE run_id = ? AND decided_by = 'panel' AND outcome = 'pass'", (b,)
+    ) == [(30,)]
 
 
 def test_a_run_whose_target_always_fails_is_failed_across_workers(tmp_path):
     root = write_suite(tmp_path / "suite", suite=basic_suite(300))
     (root / "agent.py").write_text("def respond(case):\n    raise ConnectionError('agent backend is down')\n")
     db = tmp_path / "r.duckdb"
-    r = pj("run", root, "--target", f"python:{root / 'agent.py'}:respond", "--db", db, "--workers", "2",
-           "--no-progress", "--no-report")
+    r = pj(
+        "run",
+        root,
+        "--target",
+        f"python:{root / 'agent.py'}:respond",
+        "--db",
+        db,
+        "--workers",
+        "2",
+        "--no-progress",
+        "--no-report",
+    )
     assert r.returncode == 4, r.stderr
-    run_id, = run_ids(db)
+    (run_id,) = run_ids(db)
     event, detail = events(db, run_id)[-1]
     assert event == "failed" and "agent backend is down" in detail
     assert rows(db, "SELECT count(*) FROM clause_results")[0][0] == 0

@@ -83,8 +83,9 @@ def applies(spec: CheckSpec, case: Case) -> bool:
 
 def evaluate(spec: CheckSpec, params: Params, index: int, clause_id: str, ctx: CheckContext) -> CheckResult:
     """Run one bound check. Never raises: a check that cannot run is an `error` result with the reason."""
-    base: dict[str, Any] = dict(case_id=ctx.case.id, clause_id=clause_id, index=index, check=spec.check,
-                                negated=spec.negate)
+    base: dict[str, Any] = dict(
+        case_id=ctx.case.id, clause_id=clause_id, index=index, check=spec.check, negated=spec.negate
+    )
     if not applies(spec, ctx.case):
         return CheckResult(**base, outcome="skip", detail="condition not met for this case")
     try:

@@ -19,14 +19,20 @@ from harness.secrets import find_secrets
 
 # Each phrase needs a refusing verb or object, so "I can't wait", "I can't help but notice",
 # "we won't share your data" or "I am unable to reproduce the issue" are not refusals.
-_CANT = (r"(?:\s+can(?:no|'|\s+no)?t|(?:'m|'re|\s+am|\s+are)\s+(?:unable|not\s+(?:able|allowed|permitted|"
-         r"authori[sz]ed|in\s+a\s+position))\s+to|\s+(?:won'?t|will\s+not)\s+be\s+able\s+to)")
+_CANT = (
+    r"(?:\s+can(?:no|'|\s+no)?t|(?:'m|'re|\s+am|\s+are)\s+(?:unable|not\s+(?:able|allowed|permitted|"
+    r"authori[sz]ed|in\s+a\s+position))\s+to|\s+(?:won'?t|will\s+not)\s+be\s+able\s+to)"
+)
 _ADVERB = r"(?:\s+(?:really|currently|directly|personally|legally|ethically|actually|unfortunately|just|simply))?"
-_VERB = (r"(?:help(?!\s+(?:but|feeling|thinking|wondering|noticing)\b)|assist|provide|give|offer|share|disclose|"
-         r"reveal|comply|fulfil+|answer|advise|engage|discuss|generate|create|write|draft|produce|participate|"
-         r"endorse|diagnose|prescribe|do\s+(?:that|this|so)|make\s+(?:that|this)|tell\s+you\s+(?:that|this))\b")
-_WONT_VERB = (r"(?:help|assist|provide|comply|answer|engage|participate|generate|create|write|produce|"
-              r"do\s+(?:that|this|so))\b")
+_VERB = (
+    r"(?:help(?!\s+(?:but|feeling|thinking|wondering|noticing)\b)|assist|provide|give|offer|share|disclose|"
+    r"reveal|comply|fulfil+|answer|advise|engage|discuss|generate|create|write|draft|produce|participate|"
+    r"endorse|diagnose|prescribe|do\s+(?:that|this|so)|make\s+(?:that|this)|tell\s+you\s+(?:that|this))\b"
+)
+_WONT_VERB = (
+    r"(?:help|assist|provide|comply|answer|engage|participate|generate|create|write|produce|"
+    r"do\s+(?:that|this|so))\b"
+)
 _REFUSALS = [
     rf"\b(?:I|we)(?:\s+(?:really|just|simply|unfortunately))?{_CANT}{_ADVERB}\s+{_VERB}",
     rf"\b(?:I|we)\s+(?:won'?t|will\s+not){_ADVERB}\s+{_WONT_VERB}",
@@ -127,18 +133,27 @@ def _citation(ctx: CheckContext, p: CitationParams) -> Outcome:
 PiiKind = Literal["email", "phone", "card", "iban", "national-id"]
 PII_KINDS: tuple[PiiKind, ...] = ("email", "phone", "card", "iban", "national-id")
 
-_EMAIL = re.compile(r"(?<![\w.+%-])[A-Za-z0-9][A-Za-z0-9._%+-]*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+"
-                    r"[A-Za-z]{2,24}(?![\w-])")
+_EMAIL = re.compile(
+    r"(?<![\w.+%-])[A-Za-z0-9][A-Za-z0-9._%+-]*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+"
+    r"[A-Za-z]{2,24}(?![\w-])"
+)
 # 13-19 digits, single spaces or dashes between; issuers start 2-6, which rules out epoch times (1...).
 _CARD = re.compile(r"(?<![\w.,-])[2-6]\d(?:[ -]?\d){11,17}(?![\w-]|[.,]\d)")
 _IBAN_START = re.compile(r"(?<![A-Za-z0-9])([A-Z]{2})(\d{2})")
-_IBAN_LENGTHS = {cc: int(n) for cc, n in (x.split(":") for x in (
-    "AD:24 AE:23 AL:28 AT:20 AZ:28 BA:20 BE:16 BG:22 BH:22 BI:27 BR:29 BY:28 CH:21 CR:22 CY:28 CZ:24 DE:22 "
-    "DJ:27 DK:18 DO:28 EE:20 EG:29 ES:24 FI:18 FK:18 FO:18 FR:27 GB:22 GE:22 GI:23 GL:18 GR:27 GT:28 HN:28 "
-    "HR:21 HU:28 IE:22 IL:23 IQ:23 IS:26 IT:27 JO:30 KW:30 KZ:20 LB:28 LC:32 LI:21 LT:20 LU:20 LV:21 LY:25 "
-    "MC:27 MD:24 ME:22 MK:19 MN:20 MR:27 MT:31 MU:30 NI:28 NL:18 NO:15 OM:23 PK:24 PL:28 PS:29 PT:25 QA:29 "
-    "RO:24 RS:22 RU:33 SA:24 SC:31 SD:18 SE:24 SI:19 SK:24 SM:27 SO:23 ST:25 SV:28 TL:23 TN:24 TR:26 UA:29 "
-    "VA:22 VG:24 XK:20 YE:30").split())}
+_IBAN_LENGTHS = {
+    cc: int(n)
+    for cc, n in (
+        x.split(":")
+        for x in (
+            "AD:24 AE:23 AL:28 AT:20 AZ:28 BA:20 BE:16 BG:22 BH:22 BI:27 BR:29 BY:28 CH:21 CR:22 CY:28 CZ:24 DE:22 "
+            "DJ:27 DK:18 DO:28 EE:20 EG:29 ES:24 FI:18 FK:18 FO:18 FR:27 GB:22 GE:22 GI:23 GL:18 GR:27 GT:28 HN:28 "
+            "HR:21 HU:28 IE:22 IL:23 IQ:23 IS:26 IT:27 JO:30 KW:30 KZ:20 LB:28 LC:32 LI:21 LT:20 LU:20 LV:21 LY:25 "
+            "MC:27 MD:24 ME:22 MK:19 MN:20 MR:27 MT:31 MU:30 NI:28 NL:18 NO:15 OM:23 PK:24 PL:28 PS:29 PT:25 QA:29 "
+            "RO:24 RS:22 RU:33 SA:24 SC:31 SD:18 SE:24 SI:19 SK:24 SM:27 SO:23 ST:25 SV:28 TL:23 TN:24 TR:26 UA:29 "
+            "VA:22 VG:24 XK:20 YE:30"
+        ).split()
+    )
+}
 _SEP = r"[ .\-]"
 _PHONE = re.compile(
     r"(?<![\w+.\-/:#])(?:"
@@ -151,12 +166,17 @@ _PHONE = re.compile(
     r")(?![\w\-/:]|[.,]\d)"
 )
 # A number right after one of these words is an identifier, not a phone (unless a phone word is there too).
-_ID_WORDS = re.compile(r"\b(?:order|ticket|case|invoice|ref|reference|incident|inc|request|req|tracking|account|acct|"
-                       r"po|id|serial|build|version|job|chg|sr)\b\W*(?:no\.?|number|#)?\W*$", re.IGNORECASE)
+_ID_WORDS = re.compile(
+    r"\b(?:order|ticket|case|invoice|ref|reference|incident|inc|request|req|tracking|account|acct|"
+    r"po|id|serial|build|version|job|chg|sr)\b\W*(?:no\.?|number|#)?\W*$",
+    re.IGNORECASE,
+)
 _PHONE_WORDS = re.compile(r"\b(?:phone|tel|telephone|call|mobile|cell|fax|whatsapp|sms|dial)\b", re.IGNORECASE)
 _SSN = re.compile(r"(?<![\w-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\w-])")
-_NINO = re.compile(r"(?<![A-Za-z0-9])(?!BG|GB|KN|NK|NT|TN|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]"
-                   r" ?\d{2} ?\d{2} ?\d{2} ?[A-D](?![A-Za-z0-9])")
+_NINO = re.compile(
+    r"(?<![A-Za-z0-9])(?!BG|GB|KN|NK|NT|TN|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]"
+    r" ?\d{2} ?\d{2} ?\d{2} ?[A-D](?![A-Za-z0-9])"
+)
 
 
 def luhn_valid(digits: str) -> bool:
@@ -331,8 +351,9 @@ def _python_result(name: str, result: Any) -> tuple[bool, str]:
         return result[0], str(result[1])
     if isinstance(result, dict) and isinstance(result.get("passed"), bool):
         return result["passed"], str(result.get("detail", ""))
-    raise TypeError(f"{name} returned {type(result).__name__}; expected bool, (bool, detail) or "
-                    "{'passed': bool, 'detail': str}")
+    raise TypeError(
+        f"{name} returned {type(result).__name__}; expected bool, (bool, detail) or {{'passed': bool, 'detail': str}}"
+    )
 
 
 CHECKS: dict[str, CheckDef] = {

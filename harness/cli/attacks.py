@@ -13,12 +13,16 @@ def add_parsers(sub: Any) -> None:
     rob = sub.add_parser("robustness", help="pass rate under attack vs on the original cases, per clause and mutator")
     rob.add_argument("run_id")
     rob.add_argument("--compare", metavar="OTHER_RUN", help="compare with another run (RUN is the base)")
-    rob.add_argument("--targeted", action="store_true",
-                     help="count only the attacks aimed at each clause (by the suite's adversarial block)")
+    rob.add_argument(
+        "--targeted",
+        action="store_true",
+        help="count only the attacks aimed at each clause (by the suite's adversarial block)",
+    )
     rob.add_argument("--clause", help="only this clause")
     rob.add_argument("--db", type=Path, help=DB_HELP)
     rob.add_argument("--json", action="store_true")
     rob.set_defaults(handler=cmd_robustness)
+
 
 def cmd_robustness(args: argparse.Namespace) -> int:
     from harness.report.text import format_compare, format_robustness
@@ -39,8 +43,11 @@ def cmd_robustness(args: argparse.Namespace) -> int:
         emit_json(rows)
         return EXIT_OK
     if not rows:
-        print(f"run {args.run_id}" + (f" / {args.compare}" if args.compare else "")
-              + ": no adversarial cases (add an adversarial: block to the suite, or run with --mutate)")
+        print(
+            f"run {args.run_id}"
+            + (f" / {args.compare}" if args.compare else "")
+            + ": no adversarial cases (add an adversarial: block to the suite, or run with --mutate)"
+        )
         return EXIT_OK
     print(format_compare(rows, args.run_id, args.compare) if args.compare else format_robustness(rows, args.run_id))
     return EXIT_OK

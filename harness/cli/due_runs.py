@@ -24,9 +24,19 @@ def _request(req: Any, item: Any) -> Any:
     b = item.binding
     if b is None:
         return replace(req, due=False, suite_dir=item.suite_dir, agent=item.agent)
-    return replace(req, due=False, suite_dir=item.suite_dir, agent=b.agent, agent_version=b.agent_version,
-                   target=b.target, target_base_url=b.target_base_url, target_api_key_env=b.target_api_key_env,
-                   target_system=b.target_system, target_schema=b.target_schema, panel=b.panel or req.panel)
+    return replace(
+        req,
+        due=False,
+        suite_dir=item.suite_dir,
+        agent=b.agent,
+        agent_version=b.agent_version,
+        target=b.target,
+        target_base_url=b.target_base_url,
+        target_api_key_env=b.target_api_key_env,
+        target_system=b.target_system,
+        target_schema=b.target_schema,
+        panel=b.panel or req.panel,
+    )
 
 
 def _say(req: Any, line: str) -> None:
@@ -47,8 +57,10 @@ def run_due(req: Any, run_one: Callable[..., int], target_options: Callable[[Any
     unbound = [req.agent or make_target(req.target, target_options(req)).spec] if req.target else []
     found = scan(root)  # every suite, schedule file and bound target checked before the store is opened
     if not req.target and not any(real.resolve() in found.bindings for real, _ in found.plans):
-        raise ConfigError(f"run --due: no schedule.yaml under {root} binds a suite to an agent and target; add one "
-                          "(see the README, Scheduled runs) or pass --target")
+        raise ConfigError(
+            f"run --due: no schedule.yaml under {root} binds a suite to an agent and target; add one "
+            "(see the README, Scheduled runs) or pass --target"
+        )
     for bound in found.bindings.values():
         for b in bound:
             one = _request(req, _Item(suite_dir=b.suite_dir, agent=b.agent, binding=b))
@@ -58,8 +70,9 @@ def run_due(req: Any, run_one: Callable[..., int], target_options: Callable[[Any
     with run_lock(req.db_path, "run --due"):
         store = open_store(req.db_path, write=True)
         try:
-            items = due_items(store, found, req.horizon, now(), agent=req.agent, unbound=unbound,
-                              with_jury=bool(req.panel))
+            items = due_items(
+                store, found, req.horizon, now(), agent=req.agent, unbound=unbound, with_jury=bool(req.panel)
+            )
         finally:
             if store is not None:
                 store.close()

@@ -39,9 +39,12 @@ def add_parsers(sub: Any) -> None:
     tr.add_argument("--clause", help="only this clause (clause tables)")
     tr.add_argument("--judge", help="only this judge (judge tables)")
     tr.add_argument("--since", help="only runs started since: a duration (7d, 12h, 2w) or an ISO date/time")
-    tr.add_argument("--view", action="append", choices=["clauses", "versions", "agreement", "judges", "cost",
-                                                        "judge-cost", "clause-cost", "age"],
-                    help="show only this table (repeatable; default: all)")
+    tr.add_argument(
+        "--view",
+        action="append",
+        choices=["clauses", "versions", "agreement", "judges", "cost", "judge-cost", "clause-cost", "age"],
+        help="show only this table (repeatable; default: all)",
+    )
     tr.add_argument("--limit", type=positive_int, help="latest rows per table (default 30 in tables, all in --json)")
     tr.add_argument("--db", type=Path, help=DB_HELP)
     tr.add_argument("--json", action="store_true")
@@ -52,8 +55,9 @@ def add_parsers(sub: Any) -> None:
     cmp.add_argument("run_b", nargs="?", metavar="RUN_B", help="the run compared with it")
     cmp.add_argument("--pact", help="with --versions: the pact whose runs are compared")
     cmp.add_argument("--agent", help="with --versions: the agent name")
-    cmp.add_argument("--versions", nargs=2, metavar=("V1", "V2"),
-                     help="compare the latest completed run of each agent version")
+    cmp.add_argument(
+        "--versions", nargs=2, metavar=("V1", "V2"), help="compare the latest completed run of each agent version"
+    )
     cmp.add_argument("--db", type=Path, help=DB_HELP)
     cmp.add_argument("--json", action="store_true")
     cmp.set_defaults(handler=cmd_compare)
@@ -61,19 +65,27 @@ def add_parsers(sub: Any) -> None:
     ex = sub.add_parser("export", help="write a run's cases, transcripts, votes and verdicts as parquet, csv or jsonl")
     ex.add_argument("run_id")
     ex.add_argument("--format", choices=["parquet", "csv", "jsonl"], default="parquet")
-    ex.add_argument("-o", "--output", type=Path, default=Path("."), metavar="DIR",
-                    help="directory for RUN-cases.FORMAT, RUN-transcripts.FORMAT, RUN-votes.FORMAT, RUN-verdicts.FORMAT "
-                         "(default .)")
+    ex.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=Path("."),
+        metavar="DIR",
+        help="directory for RUN-cases.FORMAT, RUN-transcripts.FORMAT, RUN-votes.FORMAT, RUN-verdicts.FORMAT "
+        "(default .)",
+    )
     ex.add_argument("--db", type=Path, help=DB_HELP)
     ex.add_argument("--json", action="store_true")
     ex.set_defaults(handler=cmd_export)
 
     rep = sub.add_parser("report", help="write a self-contained HTML report of a run (opens offline)")
     rep.add_argument("run_id")
-    rep.add_argument("-o", "--output", type=Path, metavar="FILE.html",
-                     help="report file (default: RUN_ID.html beside the database)")
+    rep.add_argument(
+        "-o", "--output", type=Path, metavar="FILE.html", help="report file (default: RUN_ID.html beside the database)"
+    )
     rep.add_argument("--db", type=Path, help=DB_HELP)
     rep.set_defaults(handler=cmd_report)
+
 
 def cmd_runs(args: argparse.Namespace) -> int:
     from harness.report.text import agent_label, format_table
@@ -85,8 +97,18 @@ def cmd_runs(args: argparse.Namespace) -> int:
         emit_json(rows)
         return EXIT_OK
     headers = ["run", "started", "status", "pact", "suite", "agent", "cases"]
-    table = [[r["run_id"], f"{r['started_at']:%Y-%m-%d %H:%M}", r["status"], f"{r['pact_id']} v{r['pact_version']}",
-              r["suite_id"], agent_label(r), f"{r['n_done']}/{r['n_cases']}"] for r in rows]
+    table = [
+        [
+            r["run_id"],
+            f"{r['started_at']:%Y-%m-%d %H:%M}",
+            r["status"],
+            f"{r['pact_id']} v{r['pact_version']}",
+            r["suite_id"],
+            agent_label(r),
+            f"{r['n_done']}/{r['n_cases']}",
+        ]
+        for r in rows
+    ]
     print(format_table(headers, table) if rows else "no runs yet")
     return EXIT_OK
 
@@ -110,7 +132,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_disagreements(args: argparse.Namespace) -> int:
-    from harness.jury_views import disagreements
+    from harness.jury.views import disagreements
     from harness.report.text import clip, fmt_num
     from harness.store import Store
 
@@ -126,8 +148,10 @@ def cmd_disagreements(args: argparse.Namespace) -> int:
         print("no split or inconclusive jury verdicts in this run")
     for r in rows:
         text = r["input"] if isinstance(r["input"], str) else " / ".join(m["content"] for m in r["input"])
-        print(f"== {r['case_id']} / {r['clause_id']}: {r['outcome'].upper()} (split {r['split']}, "
-              f"entropy {fmt_num(r['entropy_bits'])})")
+        print(
+            f"== {r['case_id']} / {r['clause_id']}: {r['outcome'].upper()} (split {r['split']}, "
+            f"entropy {fmt_num(r['entropy_bits'])})"
+        )
         print(f"   input:  {clip(text)}")
         print(f"   output: {clip(r['output'])}")
         for v in r["votes"]:
@@ -144,8 +168,9 @@ def cmd_trends(args: argparse.Namespace) -> int:
     from harness.store import Store
 
     views = tuple(args.view) if args.view else TREND_VIEWS
-    filters = dict(pact=args.pact, agent=args.agent, clause=args.clause, since=parse_since(args.since),
-                   judge=args.judge)
+    filters = dict(
+        pact=args.pact, agent=args.agent, clause=args.clause, since=parse_since(args.since), judge=args.judge
+    )
     with Store(db_path(args), read_only=True) as store:
         from harness.known import check_filters
 
@@ -153,24 +178,39 @@ def cmd_trends(args: argparse.Namespace) -> int:
         frames = trends(store, views, **filters)
         robust = robustness_trend(store, pact=args.pact, agent=args.agent, clause=args.clause)
     if args.json:
-        out = {name: records(frame.tail(args.limit) if args.limit and name != "age" else frame)
-               for name, frame in frames.items()}
+        out = {
+            name: records(frame.tail(args.limit) if args.limit and name != "age" else frame)
+            for name, frame in frames.items()
+        }
         emit_json({**out, "robustness": robust})
         return 0
     print("\n\n".join(format_trend(name, frames[name], args.limit or 30) for name in views))
     if robust:
-
         print("\n\nrobustness: pass rate under attack vs on the same cases unattacked, per run, clause and mutator")
-        print(format_table(["run", "agent", "clause", "mutator", "attacks", "attack pass", "original pass", "delta"],
-                           [[r["run_id"], r["agent"], r["clause_id"], r["mutator"], r["n_attacks"],
-                             pct(r["attack_pass_rate"]), pct(r["original_pass_rate"]), pp(r["delta"])]
-                            for r in robust]))
+        print(
+            format_table(
+                ["run", "agent", "clause", "mutator", "attacks", "attack pass", "original pass", "delta"],
+                [
+                    [
+                        r["run_id"],
+                        r["agent"],
+                        r["clause_id"],
+                        r["mutator"],
+                        r["n_attacks"],
+                        pct(r["attack_pass_rate"]),
+                        pct(r["original_pass_rate"]),
+                        pp(r["delta"]),
+                    ]
+                    for r in robust
+                ],
+            )
+        )
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from harness.compare import compare_runs, resolve_runs
     from harness.report.text import format_comparison
+    from harness.stats.compare import compare_runs, resolve_runs
     from harness.store import Store
 
     with Store(db_path(args), read_only=True) as store:

@@ -17,8 +17,10 @@ def add_parsers(sub: Any) -> None:
     srv.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: loopback only)")
     srv.set_defaults(handler=cmd_serve_model)
 
+
 def _loopback(host: str) -> bool:
     import ipaddress
+
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
@@ -37,11 +39,16 @@ def cmd_serve_model(args: argparse.Namespace) -> int:
         raise ConfigError(str(exc)) from None
     model = f"{local_model.PROVIDER}/{name}"
     if mode != "generate":
-        print(f"note: one server answers {', '.join(local_model.PROVIDER + '/' + m for m in local_model.SERVED)}; "
-              "clients pick by the model name they send", file=sys.stderr)
+        print(
+            f"note: one server answers {', '.join(local_model.PROVIDER + '/' + m for m in local_model.SERVED)}; "
+            "clients pick by the model name they send",
+            file=sys.stderr,
+        )
     if not _loopback(args.host):
-        print(f"warning: listening on {args.host}, beyond this machine; the endpoint has no authentication",
-              file=sys.stderr)
+        print(
+            f"warning: listening on {args.host}, beyond this machine; the endpoint has no authentication",
+            file=sys.stderr,
+        )
     try:
         print(f"loading {model} ...", file=sys.stderr, flush=True)
         try:

@@ -30,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="pactjury",
         description="Turn an AI agent's behavioral pact into stored, queryable evidence.",
         epilog="Exit status: 0 completed with no clause breached, 1 a clause breached, 2 bad input or usage "
-               "(or another run holds the store's lock), 3 aborted.",
+        "(or another run holds the store's lock), 3 aborted.",
     )
     p.add_argument("--version", action="version", version=f"pactjury {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)

@@ -26,11 +26,17 @@ def add_parsers(sub: Any) -> None:
     rsub = rev.add_subparsers(dest="review_command", required=True, metavar="ACTION")
     ex = rsub.add_parser("export", help="the run's inconclusive and split jury cases (and an audit sample), to label")
     ex.add_argument("run_id")
-    ex.add_argument("--audit", type=non_negative_int, default=0, metavar="N",
-                    help="also N of the panel's verdicts drawn at random (selection 'audit'): judge calibration on "
-                         "them is unbiased, unlike on the disagreement queue")
-    ex.add_argument("--seed", type=int, default=0, help="seed of the audit sample (default 0; the same seed draws "
-                                                        "the same sample)")
+    ex.add_argument(
+        "--audit",
+        type=non_negative_int,
+        default=0,
+        metavar="N",
+        help="also N of the panel's verdicts drawn at random (selection 'audit'): judge calibration on "
+        "them is unbiased, unlike on the disagreement queue",
+    )
+    ex.add_argument(
+        "--seed", type=int, default=0, help="seed of the audit sample (default 0; the same seed draws the same sample)"
+    )
     ex.add_argument("--format", choices=["csv", "jsonl"], help="default: from -o's extension, else csv")
     ex.add_argument("-o", "--output", type=Path, metavar="FILE", help="default: standard output")
     ex.add_argument("--db", type=Path, help=DB_HELP)
@@ -48,6 +54,7 @@ def add_parsers(sub: Any) -> None:
     stt.add_argument("--json", action="store_true")
     stt.set_defaults(handler=cmd_stats)
 
+
 def cmd_export(args: argparse.Namespace) -> int:
     from harness.review import audit_population, queue, to_csv, to_jsonl
     from harness.store import Store
@@ -62,8 +69,11 @@ def cmd_export(args: argparse.Namespace) -> int:
             Path(args.output).write_text(text, encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"{args.output}: cannot write ({exc.strerror})") from None
-        print(f"{len(items)} case(s) to review from run {args.run_id} written to {args.output}"
-              + _selection_line(items, args.audit, args.seed, population), file=sys.stderr)
+        print(
+            f"{len(items)} case(s) to review from run {args.run_id} written to {args.output}"
+            + _selection_line(items, args.audit, args.seed, population),
+            file=sys.stderr,
+        )
     else:
         sys.stdout.write(text)
     return 0
@@ -75,8 +85,10 @@ def _selection_line(items: list[dict[str, Any]], audit: int, seed: int, populati
         return f": the disagreement queue ({queued} split or inconclusive verdicts)"
     drawn = sum(1 for it in items if it["selection"] == "audit")
     both = sum(1 for it in items if it["selection"] == "audit" and it["in_queue"])
-    return (f": the disagreement queue ({queued} split or inconclusive verdicts) and an audit sample of {drawn} "
-            f"drawn at random from the {population} panel verdicts (seed {seed}; {both} also in the queue)")
+    return (
+        f": the disagreement queue ({queued} split or inconclusive verdicts) and an audit sample of {drawn} "
+        f"drawn at random from the {population} panel verdicts (seed {seed}; {both} also in the queue)"
+    )
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -90,14 +102,22 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(report)
         return 0
-    print(f"imported {report['labels']} label(s) ({report['passed']} pass, {report['failed']} fail) by "
-          f"{', '.join(report['reviewers'])} from {report['file']}")
+    print(
+        f"imported {report['labels']} label(s) ({report['passed']} pass, {report['failed']} fail) by "
+        f"{', '.join(report['reviewers'])} from {report['file']}"
+    )
     for r in report["runs"]:
-        changes = "; ".join(f"{c['clause_id']} {c['before']} -> {c['after']}" for c in r["changed"]) or "no status change"
-        print(f"run {r['run_id']}: revision {r['revision']}, decision {r['decision'].upper()} "
-              f"(was {str(r['previous_decision']).upper()}); {changes}")
-        print(f"agent {r['agent']}: standing decision {r['standing_decision'].upper()}, trust score "
-              f"{'-' if r['score'] is None else r['score']}")
+        changes = (
+            "; ".join(f"{c['clause_id']} {c['before']} -> {c['after']}" for c in r["changed"]) or "no status change"
+        )
+        print(
+            f"run {r['run_id']}: revision {r['revision']}, decision {r['decision'].upper()} "
+            f"(was {str(r['previous_decision']).upper()}); {changes}"
+        )
+        print(
+            f"agent {r['agent']}: standing decision {r['standing_decision'].upper()}, trust score "
+            f"{'-' if r['score'] is None else r['score']}"
+        )
     return 0
 
 

@@ -6,156 +6,27 @@ import argparse
 import json
 import os
 import sys
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from harness.cli import selecting
 from harness.cli.common import (
-    DB_HELP,
     EXIT_ABORTED,
     EXIT_BREACH,
     EXIT_FAILED,
     EXIT_OK,
-    confidence,
-    db_path,
-    duration,
     emit_json,
-    finite_float,
-    non_negative_int,
-    positive_float,
-    positive_int,
     warn,
 )
+from harness.cli.run_args import RunRequest
+from harness.cli.run_args import add_parsers as _add_parsers
 from harness.errors import ConfigError
 
 
 def add_parsers(sub: Any) -> None:
-    run = sub.add_parser("run", help="run a suite against a target agent and store the evidence")
-    run.add_argument("suite_dir", nargs="?", type=Path, help="suite directory (suite.yaml + pact.yaml) or a suite file")
-    run.add_argument("--target", help="litellm model (openai/gpt-4o-mini, ...), python:module:function or cmd:COMMAND")
-    run.add_argument("--target-base-url", help="base URL of an OpenAI-compatible server for a model target")
-    run.add_argument("--target-api-key-env", metavar="VAR", help="name of the environment variable holding the key")
-    run.add_argument("--target-system", type=Path, metavar="FILE",
-                     help="model targets: a text file replacing each case's system prompt (e.g. few-shot examples)")
-    run.add_argument("--target-schema", type=Path, metavar="FILE",
-                     help="model targets: a JSON Schema file; the model is asked for (or constrained to) that JSON")
-    run.add_argument("--agent", help="agent name recorded with the run (default: the target spec)")
-    run.add_argument("--agent-version", help="agent version recorded with the run")
-    run.add_argument("--concurrency", type=positive_int, default=8,
-                     help="cases in flight at once, in all: shared out among the workers (default 8)")
-    run.add_argument("--workers", type=_workers, default=None, metavar="N",
-                     help="worker processes (or Ray tasks) the cases are sharded over, each with its own event loop "
-                          "(default: one per core, for suites of 250+ cases a worker; 1: all in this process)")
-    run.add_argument("--executor", choices=("local", "ray"), default="local",
-                     help="local: worker processes on this machine; ray: Ray tasks (pip install 'pactjury[ray]')")
-    run.add_argument("--ray-address", metavar="ADDRESS",
-                     help="with --executor ray: the cluster to join (auto, ray://HOST:10001, HOST:6379; "
-                          "default: start a local one)")
-    run.add_argument("--timeout", type=positive_float, default=60.0, help="per-call timeout in seconds (default 60)")
-    run.add_argument("--deadline", type=duration, metavar="DURATION",
-                     help="for the whole run (e.g. 30m): when it passes the run is aborted, resumable (exit 3)")
-    run.add_argument("--no-fast-lane", action="store_true",
-                     help="send every model call through litellm, also the OpenAI-compatible ones (openai/..., "
-                          "hosted_vllm/..., an api_base) that the built-in client takes by default")
-    run.add_argument("--no-fail-fast", action="store_true",
-                     help="keep going when most calls fail the same way (by default such a run stops as failed, "
-                          "exit 4)")
-    run.add_argument("--retries", type=non_negative_int, default=0, help="retries of a failed model call (default 0)")
-    run.add_argument("--temperature", type=finite_float, default=0.0, help="model target temperature (default 0)")
-    run.add_argument("--max-tokens", type=positive_int, help="model target max tokens")
-    run.add_argument("--seed", type=int, help="model target seed")
-    run.add_argument("--no-adversarial", action="store_true",
-                     help="leave out the cases the suite's adversarial: block adds (run the originals only)")
-    run.add_argument("--mutate", metavar="NAME,...",
-                     help="also run every case attacked by these comma-separated mutators (the originals run too; "
-                          "an unknown name lists the valid ones)")
-    run.add_argument("--mutate-seed", type=int, default=None, help="seed of the --mutate attacks (default 0)")
-    run.add_argument("--panel", help="judge panel: an id in judges/panels/ or a panel file (default: none; "
-                     "clauses that need judges stay pending-jury)")
-    run.add_argument("--no-cache", action="store_true", help="call every judge even if the store has the same call")
-    run.add_argument("--resume", metavar="RUN_ID", help="finish an interrupted run; nothing stored is redone")
-    run.add_argument("--confidence", type=confidence,
-                     help="confidence of the Wilson intervals that decide clause statuses (default 0.95)")
-    run.add_argument("--due", action="store_true",
-                     help="run every suite under SUITE_DIR (default suites/) whose evidence is due for this agent")
-    run.add_argument("--horizon", type=duration, default=0.0,
-                     help="with --due: also run suites whose evidence goes stale within this time (e.g. 1d)")
-    run.add_argument("--quiet", action="store_true",
-                     help="print nothing unless a clause is breached (for cron); errors still go to stderr")
-    run.add_argument("--junit", type=Path, metavar="FILE", help="also write the clause results as JUnit XML")
-    run.add_argument("--db", type=Path, help=DB_HELP)
-    run.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
-    run.add_argument("--no-report", action="store_true", help="do not write the HTML report beside the database")
-    run.add_argument("--json", action="store_true", help="print the run summary as JSON")
-    selecting.add_arguments(run)  # --case, --tag, --clause, --rerun-failed, --sample, --limit
-    run.set_defaults(handler=cmd_run)
-
-
-@dataclass(frozen=True)
-class RunRequest:
-    """What `pactjury run` was asked, built once from the arguments; a resumed or due run is a changed copy."""
-
-    suite_dir: Path | None
-    target: str | None
-    target_base_url: str | None
-    target_api_key_env: str | None
-    target_system: Path | None
-    target_schema: Path | None
-    agent: str | None
-    agent_version: str | None
-    concurrency: int
-    timeout: float
-    deadline: float | None
-    fail_fast: bool
-    retries: int
-    temperature: float
-    max_tokens: int | None
-    seed: int | None
-    no_adversarial: bool
-    mutate: tuple[str, ...]
-    mutate_seed: int
-    panel: str | None
-    no_cache: bool
-    resume: str | None
-    confidence: float | None
-    due: bool
-    horizon: float
-    quiet: bool
-    junit: Path | None
-    db: Path | None
-    progress: bool
-    report: bool
-    json: bool
-    selection: Any = None  # harness.selection.CaseSelection
-    workers: int | None = None  # None: by default (harness/executors)
-    executor: str = "local"
-    ray_address: str | None = None
-
-    @classmethod
-    def from_args(cls, args: argparse.Namespace) -> RunRequest:
-        mutate: tuple[str, ...] = ()
-        if args.mutate:  # an unknown mutator fails here, before anything runs
-            from harness.adversarial import parse_mutate_option
-
-            mutate = tuple(parse_mutate_option(args.mutate))
-        return cls(suite_dir=args.suite_dir, target=args.target, target_base_url=args.target_base_url,
-                   target_api_key_env=args.target_api_key_env, target_system=args.target_system,
-                   target_schema=args.target_schema, agent=args.agent, agent_version=args.agent_version,
-                   concurrency=args.concurrency, timeout=args.timeout, deadline=args.deadline or None,
-                   fail_fast=not args.no_fail_fast, retries=args.retries,
-                   temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed,
-                   no_adversarial=args.no_adversarial, mutate=mutate, mutate_seed=args.mutate_seed or 0,
-                   panel=args.panel, no_cache=args.no_cache, resume=args.resume, confidence=args.confidence,
-                   due=args.due, horizon=args.horizon, quiet=args.quiet, junit=args.junit, db=args.db,
-                   # --quiet is for cron: no progress either
-                   progress=not (args.no_progress or args.quiet or args.json), report=not args.no_report,
-                   json=args.json, selection=selecting.from_args(args), workers=args.workers,
-                   executor=args.executor, ray_address=_ray_address(args))
-
-    @property
-    def db_path(self) -> Path:
-        return db_path(self)
+    _add_parsers(sub, handler=cmd_run)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -169,22 +40,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_due(req) if req.due else run_one(req)
 
 
-def _workers(text: str) -> int | None:
-    return None if text == "auto" else positive_int(text)
-
-
-def _ray_address(args: argparse.Namespace) -> str | None:
-    """--ray-address, checked with --executor before anything runs."""
-    if args.ray_address and args.executor != "ray":
-        raise ConfigError("--ray-address needs --executor ray")
-    if args.executor == "ray":
-        import importlib.util
-
-        if importlib.util.find_spec("ray") is None:
-            raise ConfigError("--executor ray needs Ray: pip install 'pactjury[ray]'")
-    return str(args.ray_address) if args.ray_address else None
-
-
 def _executor(req: RunRequest, execute: Any) -> Any:
     """pipeline.execute (in this process), or the same run sharded over workers (harness/executors). A Ray cluster
     is joined here, before anything is written: one that cannot be reached is an error, not a half-started run."""
@@ -192,8 +47,13 @@ def _executor(req: RunRequest, execute: Any) -> Any:
         return execute
     from harness.executors import Executor
 
-    runner = Executor(kind=req.executor, workers=req.workers, ray_address=req.ray_address,
-                      target_ref=str(req.target), target_options=_target_options(req))
+    runner = Executor(
+        kind=req.executor,
+        workers=req.workers,
+        ray_address=req.ray_address,
+        target_ref=str(req.target),
+        target_options=_target_options(req),
+    )
     runner.connect()
     return runner
 
@@ -208,11 +68,22 @@ def _target_options(req: RunRequest) -> Any:
             schema = json.loads(_read_text(req.target_schema, "--target-schema"))
         except ValueError as exc:
             raise ConfigError(f"not valid JSON: {exc}", where=str(req.target_schema)) from None
-    response_format = ({"type": "json_schema", "json_schema": {"name": "agent_reply", "schema": schema, "strict": True}}
-                       if schema is not None else None)
-    return TargetOptions(base_url=req.target_base_url, api_key_env=req.target_api_key_env, timeout_s=req.timeout,
-                         temperature=req.temperature, max_tokens=req.max_tokens, seed=req.seed, retries=req.retries,
-                         system=system, response_format=response_format)
+    response_format = (
+        {"type": "json_schema", "json_schema": {"name": "agent_reply", "schema": schema, "strict": True}}
+        if schema is not None
+        else None
+    )
+    return TargetOptions(
+        base_url=req.target_base_url,
+        api_key_env=req.target_api_key_env,
+        timeout_s=req.timeout,
+        temperature=req.temperature,
+        max_tokens=req.max_tokens,
+        seed=req.seed,
+        retries=req.retries,
+        system=system,
+        response_format=response_format,
+    )
 
 
 def _sha256_file(path: Path) -> str:
@@ -232,19 +103,28 @@ def _recorded_options(req: RunRequest) -> dict[str, Any]:
     from harness.clock import marker as clock_marker
     from harness.secrets import redact_url
 
-    return dict(target_base_url=redact_url(req.target_base_url) if req.target_base_url else None,
-                target_api_key_env=req.target_api_key_env, timeout_s=req.timeout, retries=req.retries,
-                no_adversarial=req.no_adversarial,
-                target_system=str(req.target_system) if req.target_system else None,
-                target_system_sha256=_sha256_file(req.target_system) if req.target_system else None,
-                target_schema=str(req.target_schema) if req.target_schema else None,
-                temperature=req.temperature, max_tokens=req.max_tokens, seed=req.seed,
-                concurrency=req.concurrency, workers=req.workers, executor=req.executor,
-                confidence=req.confidence or 0.95,
-                # where the panel file is, so that `run --resume RUN_ID` needs nothing else
-                panel_file=str(_panel_file(req.panel)) if req.panel else None,
-                **selecting.recorded_options(req.selection), **clock_marker(),
-                **({"mutate": list(req.mutate), "mutate_seed": req.mutate_seed} if req.mutate else {}))
+    return dict(
+        target_base_url=redact_url(req.target_base_url) if req.target_base_url else None,
+        target_api_key_env=req.target_api_key_env,
+        timeout_s=req.timeout,
+        retries=req.retries,
+        no_adversarial=req.no_adversarial,
+        target_system=str(req.target_system) if req.target_system else None,
+        target_system_sha256=_sha256_file(req.target_system) if req.target_system else None,
+        target_schema=str(req.target_schema) if req.target_schema else None,
+        temperature=req.temperature,
+        max_tokens=req.max_tokens,
+        seed=req.seed,
+        concurrency=req.concurrency,
+        workers=req.workers,
+        executor=req.executor,
+        confidence=req.confidence or 0.95,
+        # where the panel file is, so that `run --resume RUN_ID` needs nothing else
+        panel_file=str(_panel_file(req.panel)) if req.panel else None,
+        **selecting.recorded_options(req.selection),
+        **clock_marker(),
+        **({"mutate": list(req.mutate), "mutate_seed": req.mutate_seed} if req.mutate else {}),
+    )
 
 
 def run_one(req: RunRequest, collect: list[dict[str, Any]] | None = None) -> int:
@@ -268,10 +148,17 @@ def run_one(req: RunRequest, collect: list[dict[str, Any]] | None = None) -> int
         warn(w)
     target = make_target(req.target, _target_options(req))
     execute = _executor(req, execute)  # --workers, --executor
-    settings = RunSettings(agent=req.agent or target.spec, agent_version=req.agent_version,
-                           concurrency=req.concurrency, options=_recorded_options(req), progress=req.progress,
-                           jury=_jury(req, target), confidence=req.confidence or 0.95,
-                           deadline_s=req.deadline, fail_fast=req.fail_fast)
+    settings = RunSettings(
+        agent=req.agent or target.spec,
+        agent_version=req.agent_version,
+        concurrency=req.concurrency,
+        options=_recorded_options(req),
+        progress=req.progress,
+        jury=_jury(req, target),
+        confidence=req.confidence or 0.95,
+        deadline_s=req.deadline,
+        fail_fast=req.fail_fast,
+    )
     # Everything that can be wrong with the input is checked above, before the store is touched.
     with run_lock(req.db_path), Store(req.db_path) as store:
         run_id = start_run(store, plan, target, settings)
@@ -279,16 +166,18 @@ def run_one(req: RunRequest, collect: list[dict[str, Any]] | None = None) -> int
         return _execute(req, store, plan, target, run_id, settings, execute, collect)
 
 
-def _jury(req: RunRequest, target: Any, run: dict[str, Any] | None = None) -> Any:
-    from harness.panel import Jury, load_panel
+def _jury(req: RunRequest, target: Any, run: Mapping[str, Any] | None = None) -> Any:
+    from harness.jury.panel import Jury, load_panel
 
     ref = req.panel or (run or {}).get("options", {}).get("panel_file") or (run or {}).get("panel_id")
     if not ref:
         return None
     spec, rubrics = load_panel(ref)
     if run is not None and run.get("panel_hash") and run["panel_hash"] != spec.hash:
-        raise ConfigError(f"panel {spec.id} changed since run {run['run_id']} started ({run['panel_hash'][:12]} -> "
-                          f"{spec.hash[:12]}); a changed panel is a new version: start a new run")
+        raise ConfigError(
+            f"panel {spec.id} changed since run {run['run_id']} started ({run['panel_hash'][:12]} -> "
+            f"{spec.hash[:12]}); a changed panel is a new version: start a new run"
+        )
     return Jury(panel=spec, rubrics=rubrics, target_model=getattr(target, "model", None), use_cache=not req.no_cache)
 
 
@@ -312,32 +201,45 @@ def _resume(req: RunRequest) -> int:
             from harness.adversarial import mutate_plan
 
             plan = mutate_plan(plan, recorded["mutate"], recorded.get("mutate_seed") or 0)
-        for field, now in (("pact_hash", plan.pact.hash), ("suite_hash", plan.suite.hash)):
-            if run[field] != now:
-                what = field.split("_")[0]
-                raise ConfigError(f"the {what} changed since run {run_id} started ({run[field][:12]} -> "
-                                  f"{now[:12]}); a changed {what} is a new version: start a new run")
+        for what, then, now in (
+            ("pact", run["pact_hash"], plan.pact.hash),
+            ("suite", run["suite_hash"], plan.suite.hash),
+        ):
+            if then != now:
+                raise ConfigError(
+                    f"the {what} changed since run {run_id} started ({then[:12]} -> "
+                    f"{now[:12]}); a changed {what} is a new version: start a new run"
+                )
         plan = selecting.replay(plan, req.selection, run, store)  # the run's own case selection, made again
         # what the command line leaves out comes from what the run recorded
-        req = replace(req, target=req.target or run["target_spec"].split(" @ ")[0],
-                      target_base_url=req.target_base_url or recorded.get("target_base_url"),
-                      target_api_key_env=req.target_api_key_env or recorded.get("target_api_key_env"),
-                      target_system=req.target_system or _path(recorded.get("target_system")),
-                      target_schema=req.target_schema or _path(recorded.get("target_schema")),
-                      confidence=req.confidence or recorded.get("confidence"))
+        req = replace(
+            req,
+            target=req.target or run["target_spec"].split(" @ ")[0],
+            target_base_url=req.target_base_url or recorded.get("target_base_url"),
+            target_api_key_env=req.target_api_key_env or recorded.get("target_api_key_env"),
+            target_system=req.target_system or _path(recorded.get("target_system")),
+            target_schema=req.target_schema or _path(recorded.get("target_schema")),
+            confidence=req.confidence or recorded.get("confidence"),
+        )
         target = make_target(str(req.target), _target_options(req))
         if target.spec != run["target_spec"]:
             raise ConfigError(f"--target {target.spec!r} differs from the run's target {run['target_spec']!r}")
-        settings = RunSettings(agent=run["agent"], agent_version=run["agent_version"], concurrency=req.concurrency,
-                               progress=req.progress, jury=_jury(req, target, run),
-                               confidence=req.confidence or 0.95, deadline_s=req.deadline,
-                               fail_fast=req.fail_fast)
+        settings = RunSettings(
+            agent=run["agent"],
+            agent_version=run["agent_version"],
+            concurrency=req.concurrency,
+            progress=req.progress,
+            jury=_jury(req, target, run),
+            confidence=req.confidence or 0.95,
+            deadline_s=req.deadline,
+            fail_fast=req.fail_fast,
+        )
         _announce(req, f"resuming run {run_id}: {run['n_done']} of {run['n_cases']} cases already stored")
         return _execute(req, store, plan, target, run_id, settings, _executor(req, execute))
 
 
 def _panel_file(ref: str) -> Path:
-    from harness.panel import panel_path
+    from harness.jury.panel import panel_path
 
     return panel_path(ref).resolve()
 
@@ -351,8 +253,16 @@ def _announce(req: RunRequest, line: str) -> None:
         print(line, file=sys.stderr)
 
 
-def _execute(req: RunRequest, store: Any, plan: Any, target: Any, run_id: str, settings: Any, execute: Any,
-             collect: list[dict[str, Any]] | None = None) -> int:
+def _execute(
+    req: RunRequest,
+    store: Any,
+    plan: Any,
+    target: Any,
+    run_id: str,
+    settings: Any,
+    execute: Any,
+    collect: list[dict[str, Any]] | None = None,
+) -> int:
     import asyncio
 
     # an Executor preloads where the calls are made: in its workers, or here when it runs the cases in-process
@@ -374,8 +284,11 @@ def _execute(req: RunRequest, store: Any, plan: Any, target: Any, run_id: str, s
     if outcome.aborted:
         return _aborted(req, store, plan, run_id, outcome.abort_reason or "aborted")
     if outcome.failed is not None:
-        print(f"pactjury: run {run_id} failed: {outcome.failed}; recorded as failed, not as evidence about "
-              "the agent (see `pactjury show`)", file=sys.stderr)
+        print(
+            f"pactjury: run {run_id} failed: {outcome.failed}; recorded as failed, not as evidence about "
+            "the agent (see `pactjury show`)",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     from harness.summary import run_summary
 
@@ -387,8 +300,11 @@ def _execute(req: RunRequest, store: Any, plan: Any, target: Any, run_id: str, s
 
 def _aborted(req: RunRequest, store: Any, plan: Any, run_id: str, why: str) -> int:
     done = len(store.done_case_ids(run_id))
-    print(f"\npactjury: {why}; {done} of {len(plan.suite.cases)} cases stored. "
-          f"Resume with: pactjury run --resume {run_id}" + (f" --db {req.db}" if req.db else ""), file=sys.stderr)
+    print(
+        f"\npactjury: {why}; {done} of {len(plan.suite.cases)} cases stored. "
+        f"Resume with: pactjury run --resume {run_id}" + (f" --db {req.db}" if req.db else ""),
+        file=sys.stderr,
+    )
     return EXIT_ABORTED
 
 
@@ -425,8 +341,10 @@ def print_breaches(summary: dict[str, Any], breached: list[dict[str, Any]]) -> N
 
     run = summary["run"]
     for c in breached:
-        print(f"BREACHED {run['pact_id']}/{c['clause_id']} ({c['severity']}) in run {run['run_id']} "
-              f"[{run.get('agent') or '-'}]: {evidence_line(c)}")
+        print(
+            f"BREACHED {run['pact_id']}/{c['clause_id']} ({c['severity']}) in run {run['run_id']} "
+            f"[{run.get('agent') or '-'}]: {evidence_line(c)}"
+        )
     if breached and summary.get("decision"):
         print(f"decision for run {run['run_id']}: {summary['decision']['decision'].upper()}")
 

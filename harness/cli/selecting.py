@@ -12,14 +12,28 @@ from harness.cli.common import positive_int
 
 def add_arguments(run: Any) -> None:
     g = run.add_argument_group("case selection (recorded with the run; `show` states it, --resume replays it)")
-    g.add_argument("--case", action="append", metavar="ID", dest="select_case",
-                   help="only this case and the attacks made from it (repeatable)")
-    g.add_argument("--tag", action="append", metavar="TAG", dest="select_tag", help="only cases with this tag (repeatable)")
-    g.add_argument("--clause", action="append", metavar="CLAUSE", dest="select_clause",
-                   help="only cases that test this clause (repeatable)")
-    g.add_argument("--rerun-failed", metavar="RUN_ID",
-                   help="only the cases that failed in that run of the suite (a failed or errored verdict, or a "
-                        "target error)")
+    g.add_argument(
+        "--case",
+        action="append",
+        metavar="ID",
+        dest="select_case",
+        help="only this case and the attacks made from it (repeatable)",
+    )
+    g.add_argument(
+        "--tag", action="append", metavar="TAG", dest="select_tag", help="only cases with this tag (repeatable)"
+    )
+    g.add_argument(
+        "--clause",
+        action="append",
+        metavar="CLAUSE",
+        dest="select_clause",
+        help="only cases that test this clause (repeatable)",
+    )
+    g.add_argument(
+        "--rerun-failed",
+        metavar="RUN_ID",
+        help="only the cases that failed in that run of the suite (a failed or errored verdict, or a target error)",
+    )
     g.add_argument("--sample", type=positive_int, metavar="N", help="then N of them at random (seeded)")
     g.add_argument("--sample-seed", type=int, metavar="S", help="seed of --sample (default: --seed, else 0)")
     g.add_argument("--limit", type=positive_int, metavar="N", help="then the first N of them, in suite order")
@@ -30,9 +44,15 @@ def from_args(args: argparse.Namespace) -> Any:
     from harness.selection import CaseSelection
 
     seed = args.sample_seed if args.sample_seed is not None else (args.seed or 0)
-    return CaseSelection(cases=tuple(args.select_case or ()), tags=tuple(args.select_tag or ()),
-                         clauses=tuple(args.select_clause or ()), rerun_failed=args.rerun_failed,
-                         sample=args.sample, seed=seed if args.sample else 0, limit=args.limit)
+    return CaseSelection(
+        cases=tuple(args.select_case or ()),
+        tags=tuple(args.select_tag or ()),
+        clauses=tuple(args.select_clause or ()),
+        rerun_failed=args.rerun_failed,
+        sample=args.sample,
+        seed=seed if args.sample else 0,
+        limit=args.limit,
+    )
 
 
 def recorded_options(selection: Any) -> dict[str, Any]:
@@ -46,13 +66,17 @@ def replay(plan: Any, given: Any, run: Mapping[str, Any], store: Any) -> Any:
     from harness.selection import CaseSelection
 
     if given is not None and not given.empty:
-        raise ConfigError(f"--resume {run['run_id']} runs the cases that run selected; leave out --case, --tag, "
-                          "--clause, --rerun-failed, --sample and --limit")
+        raise ConfigError(
+            f"--resume {run['run_id']} runs the cases that run selected; leave out --case, --tag, "
+            "--clause, --rerun-failed, --sample and --limit"
+        )
     selection = CaseSelection.model_validate(run["options"].get("selection") or {})
     plan = apply(plan, selection, store.path, store)
     if not selection.empty and len(plan.suite.cases) != run["n_cases"]:
-        raise ConfigError(f"run {run['run_id']} has {run['n_cases']} cases but its selection now gives "
-                          f"{len(plan.suite.cases)}; start a new run")
+        raise ConfigError(
+            f"run {run['run_id']} has {run['n_cases']} cases but its selection now gives "
+            f"{len(plan.suite.cases)}; start a new run"
+        )
     return plan
 
 

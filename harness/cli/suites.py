@@ -14,8 +14,12 @@ def add_parsers(sub: Any) -> None:
     val = sub.add_parser("validate", help="check pact, suite and panel files without running anything")
     val.add_argument("suite_dirs", nargs="+", type=Path, metavar="SUITE_DIR")
     val.add_argument("--strict", action="store_true", help="treat warnings (e.g. an untested clause) as errors")
-    val.add_argument("--panel", action="append", default=[],
-                     help="also validate this panel (every panel in judges/panels/ is validated anyway)")
+    val.add_argument(
+        "--panel",
+        action="append",
+        default=[],
+        help="also validate this panel (every panel in judges/panels/ is validated anyway)",
+    )
     val.add_argument("--json", action="store_true")
     val.set_defaults(handler=cmd_validate)
 
@@ -23,19 +27,25 @@ def add_parsers(sub: Any) -> None:
     der.add_argument("suite_dir", type=Path, help="suite directory holding pact.yaml (and optionally suite.yaml)")
     der.add_argument("-o", "--output", type=Path, help="file to write (default: SUITE_DIR/derived.yaml)")
     der.add_argument("--force", action="store_true", help="overwrite the output file if it exists")
-    der.add_argument("--per-clause", type=positive_int, default=4,
-                     help="template probes per clause, and proposals asked of the attacker per clause (default 4)")
+    der.add_argument(
+        "--per-clause",
+        type=positive_int,
+        default=4,
+        help="template probes per clause, and proposals asked of the attacker per clause (default 4)",
+    )
     der.add_argument("--attacker", metavar="MODEL", help="also ask this litellm model to propose cases per clause")
     der.add_argument("--attacker-base-url", metavar="URL", help="OpenAI-compatible server of the attacker model")
     der.add_argument("--attacker-api-key-env", metavar="VAR", help="environment variable holding the attacker's key")
-    der.add_argument("--seed", type=int, default=None,
-                     help="seed of the templates' choices and the attacker's sampling")
+    der.add_argument(
+        "--seed", type=int, default=None, help="seed of the templates' choices and the attacker's sampling"
+    )
     der.add_argument("--json", action="store_true", help="print the summary as JSON")
     der.set_defaults(handler=cmd_derive)
 
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from harness.bindings import SCHEDULE_FILE, load_schedule
-    from harness.panel import PANELS_DIR, load_panel
+    from harness.jury.panel import PANELS_DIR, load_panel
     from harness.suite import load_plan
 
     reports: list[dict[str, Any]] = []
@@ -51,15 +61,19 @@ def cmd_validate(args: argparse.Namespace) -> int:
     panels = []
     for ref in [*panel_files, *args.panel]:
         spec, _ = load_panel(ref)  # renders every rubric once
-        panels.append(dict(panel_id=spec.id, panel_hash=spec.hash, judges=[j.name for j in spec.judges],
-                           method=spec.method))
+        panels.append(
+            dict(panel_id=spec.id, panel_hash=spec.hash, judges=[j.name for j in spec.judges], method=spec.method)
+        )
     if args.json:
         emit_json({"ok": not (args.strict and warnings), "suites": reports, "panels": panels, "warnings": warnings})
     else:
         for r in reports:
-            print(f"ok  {r['suite_dir']}: pact {r['pact_id']} v{r['pact_version']} ({r['pact_hash'][:12]}), "
-                  f"{r['clauses']} clauses; suite {r['suite_id']}: {r['cases']} cases"
-                  + (f" ({r['adversarial']} adversarial)" if r["adversarial"] else "") + f", {r['checks']} bound checks")
+            print(
+                f"ok  {r['suite_dir']}: pact {r['pact_id']} v{r['pact_version']} ({r['pact_hash'][:12]}), "
+                f"{r['clauses']} clauses; suite {r['suite_id']}: {r['cases']} cases"
+                + (f" ({r['adversarial']} adversarial)" if r["adversarial"] else "")
+                + f", {r['checks']} bound checks"
+            )
         for p in panels:
             print(f"ok  panel {p['panel_id']} ({p['panel_hash'][:12]}): {p['method']} over {', '.join(p['judges'])}")
         for w in warnings:
@@ -70,11 +84,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _plan_summary(plan: Any) -> dict[str, Any]:
-    return dict(suite_dir=str(plan.suite_dir), pact_id=plan.pact.id, pact_version=plan.pact.version,
-                pact_hash=plan.pact.hash, clauses=len(plan.pact.clauses), suite_id=plan.suite.id,
-                suite_hash=plan.suite.hash, cases=len(plan.suite.cases),
-                adversarial=sum(1 for c in plan.suite.cases if c.mutator),
-                checks=sum(len(v) for v in plan.checks.values()))
+    return dict(
+        suite_dir=str(plan.suite_dir),
+        pact_id=plan.pact.id,
+        pact_version=plan.pact.version,
+        pact_hash=plan.pact.hash,
+        clauses=len(plan.pact.clauses),
+        suite_id=plan.suite.id,
+        suite_hash=plan.suite.hash,
+        cases=len(plan.suite.cases),
+        adversarial=sum(1 for c in plan.suite.cases if c.mutator),
+        checks=sum(len(v) for v in plan.checks.values()),
+    )
 
 
 def cmd_derive(args: argparse.Namespace) -> int:
@@ -97,9 +118,20 @@ def cmd_derive(args: argparse.Namespace) -> int:
         from harness.llm import preload
 
         preload()
-        proposals = asyncio.run(attacker_probes(source.pact, list(source.pact.clauses), source.cases, source.system,
-                                                args.per_clause, args.attacker, args.attacker_base_url, api_key,
-                                                args.seed, stats))
+        proposals = asyncio.run(
+            attacker_probes(
+                source.pact,
+                list(source.pact.clauses),
+                source.cases,
+                source.system,
+                args.per_clause,
+                args.attacker,
+                args.attacker_base_url,
+                api_key,
+                args.seed,
+                stats,
+            )
+        )
         for line in stats.warnings:
             warn(line)
     entries, stats = derive(source, args.per_clause, args.seed or 0, proposals, stats)
@@ -115,18 +147,29 @@ def cmd_derive(args: argparse.Namespace) -> int:
         raise
     tmp.replace(out)
     per_clause = {c.id: sum(1 for e in entries if e["clauses"] == [c.id]) for c in source.pact.clauses}
-    summary = dict(output=str(out), cases=len(entries), per_clause=per_clause, templates=stats.templates,
-                   attacker_proposed=stats.proposed, attacker_accepted=stats.accepted, malformed=stats.malformed,
-                   duplicates=stats.duplicates, attacker_errors=stats.attacker_errors,
-                   unfilled_expectations=len([w for w in plan.warnings if "unfilled expectation" in w]))
+    summary = dict(
+        output=str(out),
+        cases=len(entries),
+        per_clause=per_clause,
+        templates=stats.templates,
+        attacker_proposed=stats.proposed,
+        attacker_accepted=stats.accepted,
+        malformed=stats.malformed,
+        duplicates=stats.duplicates,
+        attacker_errors=stats.attacker_errors,
+        unfilled_expectations=len([w for w in plan.warnings if "unfilled expectation" in w]),
+    )
     if args.json:
         emit_json(summary)
     else:
-        print(f"wrote {out}: {len(entries)} cases for {len(per_clause)} clauses "
-              f"({stats.templates} from templates, {stats.accepted} from the attacker; {stats.duplicates} duplicates "
-              f"and {stats.malformed} malformed proposals skipped)")
-        print(f"{summary['unfilled_expectations']} unfilled expectations to fill in; "
-              f"check with: pactjury validate {out}")
+        print(
+            f"wrote {out}: {len(entries)} cases for {len(per_clause)} clauses "
+            f"({stats.templates} from templates, {stats.accepted} from the attacker; {stats.duplicates} duplicates "
+            f"and {stats.malformed} malformed proposals skipped)"
+        )
+        print(
+            f"{summary['unfilled_expectations']} unfilled expectations to fill in; check with: pactjury validate {out}"
+        )
     return EXIT_OK
 
 

@@ -49,8 +49,9 @@ def _serve(db: Path, host: str, port: int, reviewer: str | None) -> int:
 
         from harness.view.app import create_app
     except ImportError as exc:
-        raise ConfigError(f"pactjury view needs {exc.name or 'its web framework'}: install the view extra "
-                          "(pip install -e '.[view]')") from None
+        raise ConfigError(
+            f"pactjury view needs {exc.name or 'its web framework'}: install the view extra (pip install -e '.[view]')"
+        ) from None
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)

@@ -11,7 +11,6 @@ the author fills it in. The attacker model proposes more cases per clause as JSO
 skipped and counted. Duplicates (normalised text) are dropped, against each other and the hand-written cases.
 """
 
-
 from __future__ import annotations
 
 import os
@@ -29,9 +28,24 @@ from harness.errors import LoadError
 from harness.suite import TODO
 from harness.types import Case, Pact
 
-__all__ = ["ATTACKER_SYSTEM", "BAIT", "Probe", "Source", "Stats", "attacker_probes", "attacker_prompt", "derive",
-           "fill_placeholders", "keys_of", "parse_proposals", "probe_kinds", "proposal_probe", "read_source",
-           "render", "template_probes"]
+__all__ = [
+    "ATTACKER_SYSTEM",
+    "BAIT",
+    "Probe",
+    "Source",
+    "Stats",
+    "attacker_probes",
+    "attacker_prompt",
+    "derive",
+    "fill_placeholders",
+    "keys_of",
+    "parse_proposals",
+    "probe_kinds",
+    "proposal_probe",
+    "read_source",
+    "render",
+    "template_probes",
+]
 
 
 # ---------------------------------------------------------------- the suite file
@@ -79,8 +93,9 @@ def read_source(suite_dir: Path) -> Source:
     return Source(pact, pact_path, pact.id, None, [])
 
 
-def derive(source: Source, per_clause: int, seed: int, attacker: list[Probe] | None = None,
-           stats: Stats | None = None) -> tuple[list[dict[str, Any]], Stats]:
+def derive(
+    source: Source, per_clause: int, seed: int, attacker: list[Probe] | None = None, stats: Stats | None = None
+) -> tuple[list[dict[str, Any]], Stats]:
     """The derived cases (as suite.yaml entries, with a `_note` comment each) for every clause."""
     stats = stats or Stats()
     rng = random.Random(f"pactjury-derive:{seed}")
@@ -104,8 +119,12 @@ def derive(source: Source, per_clause: int, seed: int, attacker: list[Probe] | N
             stats.accepted += 1
         stem = f"{'attacker' if p.origin == 'attacker' else 'derived'}-{p.clause.id}-{p.kind}"
         counters[stem] = counters.get(stem, 0) + 1
-        entry: dict[str, Any] = {"_note": p.note, "id": stem + (f"-{counters[stem]}" if counters[stem] > 1 else ""),
-                                 "clauses": [p.clause.id], "input": p.input}
+        entry: dict[str, Any] = {
+            "_note": p.note,
+            "id": stem + (f"-{counters[stem]}" if counters[stem] > 1 else ""),
+            "clauses": [p.clause.id],
+            "input": p.input,
+        }
         if p.context:
             entry["context"] = p.context
         entry["expected"] = expected
@@ -130,22 +149,25 @@ def render(source: Source, entries: list[dict[str, Any]], out: Path, stats: Stat
     pact_ref = os.path.relpath(source.pact_path.resolve(), out.resolve().parent)
     if pact_ref.startswith(os.path.join(os.pardir, os.pardir)):  # far away: an absolute path reads better
         pact_ref = str(source.pact_path.resolve())
-    head = {"id": f"{source.suite_id}-derived", "pact": pact_ref,
-            "description": f"Probes derived from pact {source.pact.id} v{source.pact.version} by pactjury derive: "
-                           "review every input and fill in every TODO expectation before relying on them."}
+    head = {
+        "id": f"{source.suite_id}-derived",
+        "pact": pact_ref,
+        "description": f"Probes derived from pact {source.pact.id} v{source.pact.version} by pactjury derive: "
+        "review every input and fill in every TODO expectation before relying on them.",
+    }
     if source.system:
         head["system"] = source.system
-    lines = [f"# Derived by: {command}",
-             f"# {len(entries)} cases: {stats.templates} from templates, {stats.accepted} from the attacker model; "
-             f"{stats.duplicates} duplicates and {stats.malformed} malformed proposals dropped.",
-             f"# Expectations written {TODO} are unfilled: `pactjury validate` warns (--strict fails) until "
-             "they are set.",
-             yaml.dump(head, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=120).rstrip(), "cases:"]
+    lines = [
+        f"# Derived by: {command}",
+        f"# {len(entries)} cases: {stats.templates} from templates, {stats.accepted} from the attacker model; "
+        f"{stats.duplicates} duplicates and {stats.malformed} malformed proposals dropped.",
+        f"# Expectations written {TODO} are unfilled: `pactjury validate` warns (--strict fails) until they are set.",
+        yaml.dump(head, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=120).rstrip(),
+        "cases:",
+    ]
     for entry in entries:
         note = entry.pop("_note")
         lines.append(f"  # {entry['tags'][-1]}: {note}")
         body = yaml.dump([entry], Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=120)
         lines.append("\n".join("  " + ln if ln else ln for ln in body.rstrip().splitlines()))
     return "\n".join(lines) + "\n"
-
-

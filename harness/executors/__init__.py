@@ -75,8 +75,9 @@ class Executor:
 
             self.cpus = connect(self.ray_address)
 
-    async def __call__(self, store: Store, plan: Plan, target: Target, run_id: str,
-                       settings: RunSettings) -> RunOutcome:
+    async def __call__(
+        self, store: Store, plan: Plan, target: Target, run_id: str, settings: RunSettings
+    ) -> RunOutcome:
         from harness.executors.driver import execute_sharded
 
         done = store.done_case_ids(run_id)
@@ -96,16 +97,24 @@ class Executor:
         panel = panel_share(jury.panel, workers) if jury is not None else None
 
         def job(i: int) -> ShardJob:
-            return ShardJob(run_id=run_id, target_ref=self.target_ref, target_options=self.target_options,
-                            target_spec=target.spec, concurrency=max(1, slots[i % workers]), panel=panel,
-                            rubrics_dir=str(jury.rubrics.directory) if jury is not None else None,
-                            use_cache=jury.use_cache if jury is not None else False, cwd=os.getcwd())
+            return ShardJob(
+                run_id=run_id,
+                target_ref=self.target_ref,
+                target_options=self.target_options,
+                target_spec=target.spec,
+                concurrency=max(1, slots[i % workers]),
+                panel=panel,
+                rubrics_dir=str(jury.rubrics.directory) if jury is not None else None,
+                use_cache=jury.use_cache if jury is not None else False,
+                cwd=os.getcwd(),
+            )
 
         return job
 
 
-def _start_local(ex: Executor, plan: Plan, target: Target, run_id: str, settings: RunSettings,
-                 n_todo: int) -> Callable[[Sequence[Case]], Any] | None:
+def _start_local(
+    ex: Executor, plan: Plan, target: Target, run_id: str, settings: RunSettings, n_todo: int
+) -> Callable[[Sequence[Case]], Any] | None:
     from harness.executors.processes import ProcessSource
 
     n = local_workers(ex.workers, n_todo, settings.concurrency, _embedded(target, settings))
@@ -115,8 +124,9 @@ def _start_local(ex: Executor, plan: Plan, target: Target, run_id: str, settings
     return lambda todo: ProcessSource(job_for, plan, todo, n)
 
 
-def _start_ray(ex: Executor, plan: Plan, target: Target, run_id: str, settings: RunSettings,
-               n_todo: int) -> Callable[[Sequence[Case]], Any]:
+def _start_ray(
+    ex: Executor, plan: Plan, target: Target, run_id: str, settings: RunSettings, n_todo: int
+) -> Callable[[Sequence[Case]], Any]:
     from harness.executors.raytasks import RaySource
 
     ex.connect()

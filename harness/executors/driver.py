@@ -63,8 +63,9 @@ class _Pump:
             self.stop.set()
 
 
-async def execute_sharded(store: Store, plan: Plan, run_id: str, settings: RunSettings,
-                          start: StartShards) -> RunOutcome:
+async def execute_sharded(
+    store: Store, plan: Plan, run_id: str, settings: RunSettings, start: StartShards
+) -> RunOutcome:
     """Run every case not yet stored for `run_id` on shards; the same outcomes, events and resume as
     pipeline.execute: on Ctrl-C/SIGTERM or the deadline what finished is stored and the run can be resumed."""
     done_ids = store.done_case_ids(run_id)

@@ -104,8 +104,12 @@ class ProcessSource:
         self.conns: dict[Connection, int] = {}
         for i in range(workers):
             mine, theirs = ctx.Pipe(duplex=True)
-            proc = ctx.Process(target=child, args=(job_for(i), sub_plan(plan, todo[i::workers]), theirs),
-                               name=f"pactjury-worker-{i}", daemon=True)
+            proc = ctx.Process(
+                target=child,
+                args=(job_for(i), sub_plan(plan, todo[i::workers]), theirs),
+                name=f"pactjury-worker-{i}",
+                daemon=True,
+            )
             proc.start()
             theirs.close()
             self.procs.append(proc)

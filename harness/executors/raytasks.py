@@ -38,8 +38,9 @@ def connect(address: str | None) -> int:
         try:
             ray.init(address=address, **options)
         except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise ConfigError(f"--ray-address {address or '(local)'}: cannot join the Ray cluster: "
-                              f"{one_line(exc)}") from None
+            raise ConfigError(
+                f"--ray-address {address or '(local)'}: cannot join the Ray cluster: {one_line(exc)}"
+            ) from None
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
 
 
@@ -144,9 +145,8 @@ class RaySource:
 
         self.ray, self.job_for, self.plan = ray, job_for, plan
         size = max(1, min(SHARD_CASES, math.ceil(len(todo) / workers)))
-        self.shards = deque(todo[i:i + size] for i in range(0, len(todo), size))
-        self.task = ray.remote(shard_task).options(num_cpus=1, max_retries=0,
-                                                   _generator_backpressure_num_objects=4)
+        self.shards = deque(todo[i : i + size] for i in range(0, len(todo), size))
+        self.task = ray.remote(shard_task).options(num_cpus=1, max_retries=0, _generator_backpressure_num_objects=4)
         desk: Any = ray.remote(VoteDesk).options(num_cpus=0).remote() if job_for(0).use_cache else None
         self.desk = desk
         self.question: Any = desk.collect.remote(0.5) if desk is not None else None  # the desk's next questions

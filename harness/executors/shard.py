@@ -49,9 +49,12 @@ def sub_plan(plan: Plan, cases: Sequence[Case]) -> Plan:
 
 def panel_share(panel: PanelSpec, workers: int) -> PanelSpec:
     """A panel's concurrency limits are the run's totals: each of `workers` gets its share (at least 1)."""
-    return panel.model_copy(update={
-        "concurrency": max(1, panel.concurrency // workers),
-        "provider_concurrency": {p: max(1, n // workers) for p, n in panel.provider_concurrency.items()}})
+    return panel.model_copy(
+        update={
+            "concurrency": max(1, panel.concurrency // workers),
+            "provider_concurrency": {p: max(1, n // workers) for p, n in panel.provider_concurrency.items()},
+        }
+    )
 
 
 def shares(total: int, parts: int) -> list[int]:
@@ -79,22 +82,29 @@ def build_target(job: ShardJob) -> Target:
 
     target = make_target(job.target_ref, job.target_options)
     if target.spec != job.target_spec:
-        raise ConfigError(f"worker: --target {job.target_ref!r} resolves to {target.spec!r} here, "
-                          f"not {job.target_spec!r} as on the driver")
+        raise ConfigError(
+            f"worker: --target {job.target_ref!r} resolves to {target.spec!r} here, "
+            f"not {job.target_spec!r} as on the driver"
+        )
     return target
 
 
 def build_jury(job: ShardJob, target: Target, channel: Channel) -> Any:
     if job.panel is None:
         return None
-    from harness.judge import RubricLibrary
-    from harness.panel import Jury
+    from harness.jury.judge import RubricLibrary
+    from harness.jury.panel import Jury
 
     rubrics = Path(job.rubrics_dir or ".")
     if not rubrics.is_dir() and job.cwd and rubrics.is_relative_to(job.cwd):
         rubrics = Path.cwd() / rubrics.relative_to(job.cwd)  # the same files under this node's working directory
-    return Jury(panel=job.panel, rubrics=RubricLibrary(rubrics), target_model=getattr(target, "model", None),
-                use_cache=job.use_cache, lookup=channel.lookup if job.use_cache else None)
+    return Jury(
+        panel=job.panel,
+        rubrics=RubricLibrary(rubrics),
+        target_model=getattr(target, "model", None),
+        use_cache=job.use_cache,
+        lookup=channel.lookup if job.use_cache else None,
+    )
 
 
 class _Batches:

@@ -35,8 +35,9 @@ class PrefixCache:
 
     def __init__(self, budget_bytes: int | None = None):
         mb = os.environ.get("PACTJURY_LOCAL_PREFIX_CACHE_MB", "")
-        self.budget = budget_bytes if budget_bytes is not None else (
-            int(mb) << 20 if mb.isdigit() else DEFAULT_BUDGET_MB << 20)
+        self.budget = (
+            budget_bytes if budget_bytes is not None else (int(mb) << 20 if mb.isdigit() else DEFAULT_BUDGET_MB << 20)
+        )
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self.size = 0  # bytes held
         self.hits = self.misses = 0

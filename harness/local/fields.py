@@ -106,7 +106,7 @@ class Writer:
             else:
                 groups.setdefault(seqs[i][depth], []).append(i)
         if len(groups) == 1:
-            (token, members), = groups.items()
+            ((token, members),) = groups.items()
             self.feed([token])
             single = self._branch(seqs, members, depth + 1)
             self.rewind(self.position() - 1)
@@ -128,8 +128,9 @@ class Writer:
             self.rewind(self.position() - 1)
         return out
 
-    def write(self, fields: Sequence[Field], budget: int,
-              baselines: dict[str, dict[str, float]] | None = None) -> tuple[str, int, str, dict[str, dict[str, Any]]]:
+    def write(
+        self, fields: Sequence[Field], budget: int, baselines: dict[str, dict[str, float]] | None = None
+    ) -> tuple[str, int, str, dict[str, dict[str, Any]]]:
         """(JSON text, tokens written, finish reason, each enum field's distribution and, under "", the
         choices made). `baselines` is such a result for a content-free input."""
         start, finish = self.position(), "stop"
@@ -184,8 +185,9 @@ def _closes(body: str) -> bool:
         return False
 
 
-def make_writer(llm: Any, temperature: float, rng: np.random.Generator, deadline: float,
-            cancel: threading.Event | None) -> Writer:
+def make_writer(
+    llm: Any, temperature: float, rng: np.random.Generator, deadline: float, cancel: threading.Event | None
+) -> Writer:
     from llama_cpp import llama_cpp as lib
 
     def string_tokens(cap: int) -> tuple[list[int], str, bool]:
@@ -219,7 +221,15 @@ def make_writer(llm: Any, temperature: float, rng: np.random.Generator, deadline
     def rewind(n: int) -> None:
         llm.n_tokens = n  # the next eval drops the KV cache beyond it
 
-    return Writer(feed=lambda toks: llm.eval(toks) if toks else None, logprobs=lambda: _last_logprobs(llm),
-                  rewind=rewind, position=lambda: llm.n_tokens,
-                  tokenize=lambda text: llm.tokenize(text.encode("utf-8"), add_bos=False, special=False),
-                  string_tokens=string_tokens, temperature=temperature, rng=rng, deadline=deadline, cancel=cancel)
+    return Writer(
+        feed=lambda toks: llm.eval(toks) if toks else None,
+        logprobs=lambda: _last_logprobs(llm),
+        rewind=rewind,
+        position=lambda: llm.n_tokens,
+        tokenize=lambda text: llm.tokenize(text.encode("utf-8"), add_bos=False, special=False),
+        string_tokens=string_tokens,
+        temperature=temperature,
+        rng=rng,
+        deadline=deadline,
+        cancel=cancel,
+    )

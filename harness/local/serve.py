@@ -36,9 +36,13 @@ class LocalResponder:
             return Fault(400, str(exc))
         except Exception as exc:  # the server stays up; the client gets a 500 it can retry
             return Fault(500, f"{type(exc).__name__}: {exc}")
-        return Reply(text=result.text, prompt_tokens=result.prompt_tokens,
-                     completion_tokens=result.completion_tokens, cached_tokens=result.cached_tokens,
-                     finish_reason=result.finish_reason)
+        return Reply(
+            text=result.text,
+            prompt_tokens=result.prompt_tokens,
+            completion_tokens=result.completion_tokens,
+            cached_tokens=result.cached_tokens,
+            finish_reason=result.finish_reason,
+        )
 
 
 async def serve(model: str, host: str, port: int) -> None:
@@ -47,8 +51,9 @@ async def serve(model: str, host: str, port: int) -> None:
 
     from harness.local.openai_http import build_app
 
-    runner = web.AppRunner(build_app(LocalResponder()), access_log=None, handler_cancellation=True,
-                           shutdown_timeout=0.5)
+    runner = web.AppRunner(
+        build_app(LocalResponder()), access_log=None, handler_cancellation=True, shutdown_timeout=0.5
+    )
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -65,5 +70,3 @@ async def serve(model: str, host: str, port: int) -> None:
         await stop.wait()
     finally:
         await runner.cleanup()
-
-

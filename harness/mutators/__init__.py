@@ -42,32 +42,55 @@ def params_for(name: str, raw: dict[str, Any] | None) -> NoParams:
         loc = ".".join(str(p) for p in err["loc"])
         known = ", ".join(mutator.params.model_fields) or "none"
         msg = f"unknown parameter {loc!r} (parameters: {known})" if err["type"] == "extra_forbidden" else err["msg"]
-        raise ConfigError(f"mutator {name!r}: " + (f"{loc}: " if loc and err["type"] != "extra_forbidden" else "")
-                          + msg) from None
+        raise ConfigError(
+            f"mutator {name!r}: " + (f"{loc}: " if loc and err["type"] != "extra_forbidden" else "") + msg
+        ) from None
 
 
 def mutated_id(case_id: str, name: str, variant: int = 1) -> str:
     return f"{case_id}~{name}" + (f"-{variant}" if variant > 1 else "")
 
 
-def mutate(case: Case, name: str, *, seed: int = 0, params: dict[str, Any] | NoParams | None = None,
-           targets: Iterable[Clause] = (), pact: Pact | None = None, variant: int = 1) -> Case:
+def mutate(
+    case: Case,
+    name: str,
+    *,
+    seed: int = 0,
+    params: dict[str, Any] | NoParams | None = None,
+    targets: Iterable[Clause] = (),
+    pact: Pact | None = None,
+    variant: int = 1,
+) -> Case:
     """One attack on `case`. `targets` are the clauses it is aimed at (default: the case's clauses in `pact`)."""
     from harness.pact import content_hash
 
     mutator = check_name(name)
     p = params if isinstance(params, NoParams) else params_for(name, params)
-    aimed = tuple(targets) or (tuple(pact.clause(c) for c in case.clause_ids if c in {x.id for x in pact.clauses})
-                               if pact is not None else ())
+    aimed = tuple(targets) or (
+        tuple(pact.clause(c) for c in case.clause_ids if c in {x.id for x in pact.clauses}) if pact is not None else ()
+    )
     rng = random.Random(f"pactjury-mutate:{seed}:{case.id}:{name}:{variant}")
     out = mutator.fn(MutationInput(case=case, rng=rng, params=p, targets=aimed, pact=pact))
-    detail = {"seed": seed, "variant": variant, "params": p.model_dump(mode="json"),
-              "targets": [c.id for c in aimed], **out.detail}
+    detail = {
+        "seed": seed,
+        "variant": variant,
+        "params": p.model_dump(mode="json"),
+        "targets": [c.id for c in aimed],
+        **out.detail,
+    }
     fields: dict[str, Any] = dict(
-        id=mutated_id(case.id, name, variant), suite_id=case.suite_id, clause_ids=case.clause_ids, input=out.input,
-        system=case.system, context=out.context, expected=case.expected,
-        tags=tuple(dict.fromkeys((*case.tags, "adversarial", f"mut:{name}"))), mutated_from=case.id,
-        mutator=name, mutation=detail)
+        id=mutated_id(case.id, name, variant),
+        suite_id=case.suite_id,
+        clause_ids=case.clause_ids,
+        input=out.input,
+        system=case.system,
+        context=out.context,
+        expected=case.expected,
+        tags=tuple(dict.fromkeys((*case.tags, "adversarial", f"mut:{name}"))),
+        mutated_from=case.id,
+        mutator=name,
+        mutation=detail,
+    )
     draft = Case.model_validate(fields)
     digest = content_hash(draft.model_dump(mode="json", exclude={"tags", "hash"}))
     return draft.model_copy(update={"hash": digest})

@@ -63,10 +63,30 @@ def leetspeak(inp: MutationInput) -> Mutated:
 
 # Latin letters and the Cyrillic (or Greek) letters that render the same in most fonts.
 HOMOGLYPHS = {
-    "a": "\u0430", "c": "\u0441", "e": "\u0435", "o": "\u043e", "p": "\u0440", "x": "\u0445", "y": "\u0443",
-    "i": "\u0456", "j": "\u0458", "s": "\u0455", "A": "\u0410", "B": "\u0412", "C": "\u0421", "E": "\u0415",
-    "H": "\u041d", "K": "\u041a", "M": "\u041c", "O": "\u041e", "P": "\u0420", "T": "\u0422", "X": "\u0425",
-    "Y": "\u03a5", "I": "\u0406", "S": "\u0405",
+    "a": "\u0430",
+    "c": "\u0441",
+    "e": "\u0435",
+    "o": "\u043e",
+    "p": "\u0440",
+    "x": "\u0445",
+    "y": "\u0443",
+    "i": "\u0456",
+    "j": "\u0458",
+    "s": "\u0455",
+    "A": "\u0410",
+    "B": "\u0412",
+    "C": "\u0421",
+    "E": "\u0415",
+    "H": "\u041d",
+    "K": "\u041a",
+    "M": "\u041c",
+    "O": "\u041e",
+    "P": "\u0420",
+    "T": "\u0422",
+    "X": "\u0425",
+    "Y": "\u03a5",
+    "I": "\u0406",
+    "S": "\u0405",
 }
 UNHOMOGLYPH = {v: k for k, v in HOMOGLYPHS.items()}
 
@@ -150,13 +170,13 @@ def typos(inp: MutationInput) -> Mutated:
         k = inp.rng.choice(letters[1:-1] or letters)  # keep the first and last letter where possible
         op = inp.rng.choice(("swap", "drop", "double", "neighbour"))
         if op == "swap" and k + 1 < len(word) and word[k + 1].isalpha() and word[k + 1] != word[k]:
-            new = word[:k] + word[k + 1] + word[k] + word[k + 2:]
+            new = word[:k] + word[k + 1] + word[k] + word[k + 2 :]
         elif op == "drop":
-            new = word[:k] + word[k + 1:]
+            new = word[:k] + word[k + 1 :]
         elif op == "double":
             new = word[:k] + word[k] + word[k:]
         else:
-            op, new = "neighbour", word[:k] + _neighbour(word[k], inp.rng) + word[k + 1:]
+            op, new = "neighbour", word[:k] + _neighbour(word[k], inp.rng) + word[k + 1 :]
         words[i] = new
         edits.append({"word": i, "op": op, "from": word, "to": new})
     return rewrite(inp, " ".join(words), {"rate": inp.params.rate, "edits": edits})
@@ -233,14 +253,32 @@ def padding(inp: MutationInput) -> Mutated:
 MUTATORS = [
     Mutator("base64", "the request base64-encoded, with an instruction to decode it", b64),
     Mutator("rot13", "the request ROT13-encoded, with an instruction to decode it", rot13),
-    Mutator("leetspeak", "letters replaced by digits (a->4, e->3, o->0 ...) at `rate` (default 0.6)", leetspeak,
-            RateParams),
-    Mutator("homoglyph", "Latin letters replaced by Cyrillic look-alikes at `rate` (default 0.5)", homoglyph,
-            HomoglyphParams),
-    Mutator("zero-width", "invisible zero-width characters inside words at `rate` (default 0.3)", zero_width,
-            ZeroWidthParams),
-    Mutator("typos", "swapped, dropped, doubled and mistyped letters in `rate` of the words (default 0.15)", typos,
-            TyposParams),
-    Mutator("padding", "distractor text around the request up to `target_chars` (default 8000) or `target_tokens`; "
-            "`position` before, after or around", padding, PaddingParams),
+    Mutator(
+        "leetspeak", "letters replaced by digits (a->4, e->3, o->0 ...) at `rate` (default 0.6)", leetspeak, RateParams
+    ),
+    Mutator(
+        "homoglyph",
+        "Latin letters replaced by Cyrillic look-alikes at `rate` (default 0.5)",
+        homoglyph,
+        HomoglyphParams,
+    ),
+    Mutator(
+        "zero-width",
+        "invisible zero-width characters inside words at `rate` (default 0.3)",
+        zero_width,
+        ZeroWidthParams,
+    ),
+    Mutator(
+        "typos",
+        "swapped, dropped, doubled and mistyped letters in `rate` of the words (default 0.15)",
+        typos,
+        TyposParams,
+    ),
+    Mutator(
+        "padding",
+        "distractor text around the request up to `target_chars` (default 8000) or `target_tokens`; "
+        "`position` before, after or around",
+        padding,
+        PaddingParams,
+    ),
 ]

@@ -34,8 +34,13 @@ def report_path(db: Path, run_id: str) -> Path:
 def _environment() -> Any:
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True, undefined=StrictUndefined,
-                      trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters["pct"] = lambda v, digits=0: "–" if v is None else f"{v * 100:.{digits}f}%"
     env.filters["num"] = lambda v, fmt="{:.2f}": "–" if v is None else fmt.format(v)
     env.filters["usd"] = _usd
@@ -64,8 +69,9 @@ def _text(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, list):
-        return "\n\n".join(f"[{m.get('role', '?')}] {m.get('content', '')}" if isinstance(m, dict) else str(m)
-                           for m in value)
+        return "\n\n".join(
+            f"[{m.get('role', '?')}] {m.get('content', '')}" if isinstance(m, dict) else str(m) for m in value
+        )
     return json.dumps(value, indent=2, ensure_ascii=False)
 
 
@@ -85,7 +91,7 @@ def _in_utc(value: Any) -> Any:
 
 
 def build_context(store: Any, run_id: str, trend_runs: int = TREND_RUNS) -> dict[str, Any]:
-    from harness.jury_views import ballots_line, disagreements, judge_rows, panel_summary
+    from harness.jury.views import ballots_line, disagreements, judge_rows, panel_summary
     from harness.report import svg
 
     run = store.run(run_id)
@@ -117,12 +123,14 @@ def build_context(store: Any, run_id: str, trend_runs: int = TREND_RUNS) -> dict
         if len(names) > 1:
             heatmap = svg.kappa_heatmap(names, panel.get("cohen_kappa") or {})
         priced = [c["cost_usd"] for c in panel["costs"] if c["cost_usd"] is not None]
-        jury_cost = dict(cost_usd=sum(priced) if priced else None,
-                         unpriced=sum(c["unpriced_calls"] for c in panel["costs"]),
-                         calls=sum(c["calls"] for c in panel["costs"]),
-                         cached=sum(c["cached"] for c in panel["costs"]),
-                         tokens_in=sum(c["tokens_in"] or 0 for c in panel["costs"]),
-                         tokens_out=sum(c["tokens_out"] or 0 for c in panel["costs"]))
+        jury_cost = dict(
+            cost_usd=sum(priced) if priced else None,
+            unpriced=sum(c["unpriced_calls"] for c in panel["costs"]),
+            calls=sum(c["calls"] for c in panel["costs"]),
+            cached=sum(c["cached"] for c in panel["costs"]),
+            tokens_in=sum(c["tokens_in"] or 0 for c in panel["costs"]),
+            tokens_out=sum(c["tokens_out"] or 0 for c in panel["costs"]),
+        )
 
     from harness.robustness import robustness
 
@@ -134,12 +142,30 @@ def build_context(store: Any, run_id: str, trend_runs: int = TREND_RUNS) -> dict
     dis_judges = sorted({v["judge"] for d in items for v in d["votes"]})
     from harness.clock import now as clock_now
 
-    return dict(run=run, clauses=clauses, status_counts=status_counts, decision=decision, revision=revision,
-                totals=store.run_totals(run_id), panel=panel,
-                panel_line=ballots_line(panel) if panel else None, judges=judges, heatmap=heatmap, jury_cost=jury_cost,
-                trends=trends, robustness=robust, disagreements=items, dis_clauses=dis_clauses, dis_judges=dis_judges,
-                trend_limit=trend_runs, generated_at=clock_now(), version=__version__,
-                labels=review["labels"], calibration=review["calibration"], failed_checks=review["failed_checks"])
+    return dict(
+        run=run,
+        clauses=clauses,
+        status_counts=status_counts,
+        decision=decision,
+        revision=revision,
+        totals=store.run_totals(run_id),
+        panel=panel,
+        panel_line=ballots_line(panel) if panel else None,
+        judges=judges,
+        heatmap=heatmap,
+        jury_cost=jury_cost,
+        trends=trends,
+        robustness=robust,
+        disagreements=items,
+        dis_clauses=dis_clauses,
+        dis_judges=dis_judges,
+        trend_limit=trend_runs,
+        generated_at=clock_now(),
+        version=__version__,
+        labels=review["labels"],
+        calibration=review["calibration"],
+        failed_checks=review["failed_checks"],
+    )
 
 
 def _review(store: Any, run_id: str) -> dict[str, Any]:
@@ -152,8 +178,12 @@ def _review(store: Any, run_id: str) -> dict[str, Any]:
     for lab in labels:
         lab["labelled_at"] = _in_utc(lab["labelled_at"])
     failed = store.failed_checks(run_id)
-    return dict(labels=labels, by_item={(r["case_id"], r["clause_id"]): r for r in labels},
-                calibration=run_calibration(store, run_id) if labels else None, failed_checks=failed)
+    return dict(
+        labels=labels,
+        by_item={(r["case_id"], r["clause_id"]): r for r in labels},
+        calibration=run_calibration(store, run_id) if labels else None,
+        failed_checks=failed,
+    )
 
 
 def _trends(store: Any, run: dict[str, Any], limit: int, clause_order: list[str], svg: Any) -> list[dict[str, Any]]:
@@ -168,15 +198,25 @@ def _trends(store: Any, run: dict[str, Any], limit: int, clause_order: list[str]
     rows = _post_review(store, json.loads(frame.to_json(orient="records", date_format="iso")))
     out = []
     for clause_id in clause_order:
-        points = [dict(r, started_at=datetime.fromisoformat(r["started_at"].replace("Z", "+00:00")))
-                  for r in rows if r["clause_id"] == clause_id]
+        points = [
+            dict(r, started_at=datetime.fromisoformat(r["started_at"].replace("Z", "+00:00")))
+            for r in rows
+            if r["clause_id"] == clause_id
+        ]
         if not points:
             continue
         rates = [p["rate"] for p in points if p["rate"] is not None]
-        out.append(dict(clause_id=clause_id, runs=len(points), threshold=points[-1]["threshold"],
-                        latest=points[-1]["rate"], first=rates[0] if rates else None,
-                        versions=list(dict.fromkeys(p["agent_version"] or "-" for p in points)),
-                        chart=svg.trend_chart(points, points[-1]["threshold"], run["run_id"])))
+        out.append(
+            dict(
+                clause_id=clause_id,
+                runs=len(points),
+                threshold=points[-1]["threshold"],
+                latest=points[-1]["rate"],
+                first=rates[0] if rates else None,
+                versions=list(dict.fromkeys(p["agent_version"] or "-" for p in points)),
+                chart=svg.trend_chart(points, points[-1]["threshold"], run["run_id"]),
+            )
+        )
     return out
 
 
@@ -192,13 +232,16 @@ def _post_review(store: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]
     runs = sorted({r["run_id"] for r in rows})
     if not runs or not hasattr(store, "current_clause_results"):
         return rows
-    revised = {(r["run_id"], r["clause_id"]): r
-               for r in store.query(_LATEST_REVISIONS.format(marks=", ".join("?" * len(runs))), runs)}
+    revised = {
+        (r["run_id"], r["clause_id"]): r
+        for r in store.query(_LATEST_REVISIONS.format(marks=", ".join("?" * len(runs))), runs)
+    }
     return [{**r, **revised.get((r["run_id"], r["clause_id"]), {})} for r in rows]
 
 
-def _disagreements(store: Any, run_id: str, disagreements: Any,
-                   labels: dict[tuple[str, str], dict[str, Any]]) -> list[dict[str, Any]]:
+def _disagreements(
+    store: Any, run_id: str, disagreements: Any, labels: dict[tuple[str, str], dict[str, Any]]
+) -> list[dict[str, Any]]:
     items = disagreements(store, run_id, limit=None)
     if not items:
         return []
@@ -236,5 +279,3 @@ def write_report(store: Any, run_id: str, path: Path) -> Path:
 
         raise StoreError(f"{path}: cannot write the report ({exc.strerror})") from None
     return path
-
-

@@ -30,9 +30,11 @@ def _timestamp(value: Any) -> str:
 def evidence_line(c: dict[str, Any]) -> str:
     conf = c.get("confidence") or 0.95
     ci = "n/a" if c.get("ci_low") is None else f"{_pct(c['ci_low'])}-{_pct(c['ci_high'])}"
-    text = (f"{c['status']}: pass rate {_pct(c.get('rate'))} ({conf:.0%} CI {ci}) vs threshold {_pct(c['threshold'])}; "
-            f"{c['passed']} passed, {c['failed']} failed, {c['errors']} errors, {c['inconclusive']} inconclusive, "
-            f"{c['pending']} awaiting judges of {c['n']}")
+    text = (
+        f"{c['status']}: pass rate {_pct(c.get('rate'))} ({conf:.0%} CI {ci}) vs threshold {_pct(c['threshold'])}; "
+        f"{c['passed']} passed, {c['failed']} failed, {c['errors']} errors, {c['inconclusive']} inconclusive, "
+        f"{c['pending']} awaiting judges of {c['n']}"
+    )
     if c.get("cases_needed") is not None:
         text += f"; about {c['cases_needed']} more cases to decide"
         if c.get("cases_needed_power") is not None:
@@ -57,20 +59,31 @@ def build(summaries: Sequence[dict[str, Any]]) -> ET.Element:
     totals = dict(tests=0, failures=0, skipped=0, errors=0)
     for s in summaries:
         run, decision = s["run"], s.get("decision") or {}
-        suite = ET.SubElement(root, "testsuite", name=f"{run['pact_id']} v{run['pact_version']} / {run['suite_id']}",
-                              hostname=socket.gethostname(), timestamp=_timestamp(run.get("finished_at") or run["started_at"]),
-                              id=run["run_id"])
+        suite = ET.SubElement(
+            root,
+            "testsuite",
+            name=f"{run['pact_id']} v{run['pact_version']} / {run['suite_id']}",
+            hostname=socket.gethostname(),
+            timestamp=_timestamp(run.get("finished_at") or run["started_at"]),
+            id=run["run_id"],
+        )
         props = ET.SubElement(suite, "properties")
-        for name, value in (("run_id", run["run_id"]), ("agent", run.get("agent")),
-                            ("agent_version", run.get("agent_version")), ("pact_hash", run["pact_hash"]),
-                            ("decision", decision.get("decision")), ("revision", decision.get("revision", 0))):
+        for name, value in (
+            ("run_id", run["run_id"]),
+            ("agent", run.get("agent")),
+            ("agent_version", run.get("agent_version")),
+            ("pact_hash", run["pact_hash"]),
+            ("decision", decision.get("decision")),
+            ("revision", decision.get("revision", 0)),
+        ):
             if value is not None:
                 ET.SubElement(props, "property", name=name, value=str(value))
         counts = dict(tests=0, failures=0, skipped=0, errors=0)
         for c in s["clauses"]:
             counts["tests"] += 1
-            case = ET.SubElement(suite, "testcase", classname=f"pactjury.{run['pact_id']}", name=c["clause_id"],
-                                 time="0")
+            case = ET.SubElement(
+                suite, "testcase", classname=f"pactjury.{run['pact_id']}", name=c["clause_id"], time="0"
+            )
             if c["status"] == "breached":
                 counts["failures"] += 1
                 failure = ET.SubElement(case, "failure", type="breached", message=evidence_line(c))

@@ -30,8 +30,22 @@ from harness.local.openai_http import (
     stream_chunks,
 )
 
-__all__ = ["Fault", "InFlight", "Outcome", "Reply", "Responder", "ScriptedResponder", "ServerHandle", "build_app",
-           "completion_body", "echo", "last_user_text", "serve_forever", "start_in_thread", "stream_chunks"]
+__all__ = [
+    "Fault",
+    "InFlight",
+    "Outcome",
+    "Reply",
+    "Responder",
+    "ScriptedResponder",
+    "ServerHandle",
+    "build_app",
+    "completion_body",
+    "echo",
+    "last_user_text",
+    "serve_forever",
+    "start_in_thread",
+    "stream_chunks",
+]
 
 DefaultFn = Callable[[dict[str, Any]], Union[Outcome, Awaitable[Outcome]]]
 
@@ -98,11 +112,13 @@ class ScriptedResponder:
         with self._lock:
             self._requests.append(request_json)
             queue = self._scripts.get(model)
-            item = queue.popleft() if queue else None
-        if item is None:
-            item = self.default if isinstance(self.default, (Reply, Fault)) else self.default(request_json)
-            if inspect.isawaitable(item):
-                item = await item
+            scripted = queue.popleft() if queue else None
+        item: Outcome
+        if scripted is not None:
+            item = scripted
+        else:
+            made = self.default if isinstance(self.default, (Reply, Fault)) else self.default(request_json)
+            item = await made if inspect.isawaitable(made) else made
         if self.latency_s:
             item = dataclasses.replace(item, delay_s=item.delay_s + self.latency_s)
         return item

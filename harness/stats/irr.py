@@ -70,8 +70,18 @@ def pair_agreement(a: str, b: str, table: np.ndarray, min_items: int = MIN_ITEMS
                 se = None  # a judge that gave one label only: kappa is 0 by construction, its variance formula 0
             if kappa is not None and se is not None and se > 0:
                 ci = (max(-1.0, kappa - Z95 * se), min(1.0, kappa + Z95 * se))
-    return PairAgreement(a=a, b=b, n=n, percent=percent, kappa=kappa, kappa_se=se, kappa_ci=ci, ac1=ac1,
-                         pabak=pabak, small_sample=n < min_items)
+    return PairAgreement(
+        a=a,
+        b=b,
+        n=n,
+        percent=percent,
+        kappa=kappa,
+        kappa_se=se,
+        kappa_ci=ci,
+        ac1=ac1,
+        pabak=pabak,
+        small_sample=n < min_items,
+    )
 
 
 def _chance_corrected(observed: float, chance: float) -> float | None:
@@ -97,11 +107,21 @@ def _features(m: np.ndarray, k: np.ndarray, raters: int) -> np.ndarray:
     safe = np.maximum(m, 2)
     agree = np.where(two, (k * (k - 1) + (m - k) * (m - k - 1)) / (safe * (safe - 1)), 0.0)
     full = (m == raters) & two  # Fleiss' kappa needs every rater on the item
-    return np.column_stack([
-        m >= 1, two, agree, np.where(m >= 1, k / np.maximum(m, 1), 0.0),  # 0-3: AC1 and PABAK
-        np.where(two, k * (m - k) / (safe - 1), 0.0), two * k, two * (m - k),  # 4-6: alpha's coincidences
-        full, full * agree, full * k, full * m,  # 7-10: Fleiss
-    ]).astype(float)
+    return np.column_stack(
+        [
+            m >= 1,
+            two,
+            agree,
+            np.where(m >= 1, k / np.maximum(m, 1), 0.0),  # 0-3: AC1 and PABAK
+            np.where(two, k * (m - k) / (safe - 1), 0.0),
+            two * k,
+            two * (m - k),  # 4-6: alpha's coincidences
+            full,
+            full * agree,
+            full * k,
+            full * m,  # 7-10: Fleiss
+        ]
+    ).astype(float)
 
 
 def _statistics(s: np.ndarray) -> dict[str, np.ndarray]:
@@ -121,8 +141,9 @@ def _statistics(s: np.ndarray) -> dict[str, np.ndarray]:
         }
 
 
-def panel_statistics(labels: np.ndarray, *, resamples: int = RESAMPLES, seed: int = SEED,
-                     level: float = 0.95) -> dict[str, tuple[float | None, Interval | None]]:
+def panel_statistics(
+    labels: np.ndarray, *, resamples: int = RESAMPLES, seed: int = SEED, level: float = 0.95
+) -> dict[str, tuple[float | None, Interval | None]]:
     """Point value and percentile-bootstrap interval of each of PANEL_STATISTICS (items resampled with
     replacement, seeded). An interval is None with fewer than 2 items, or when fewer than half the resamples
     give a defined value (all one label, say)."""

@@ -16,7 +16,7 @@ from harness.errors import ConfigError
 from harness.types import Ballot, Case, Clause, JudgeSpec, PanelSpec, Transcript, Vote
 
 PANELS_DIR = Path("judges/panels")
-BUILTIN_RUBRICS = Path(__file__).resolve().parent.parent / "judges" / "rubrics"
+BUILTIN_RUBRICS = Path(__file__).resolve().parents[2] / "judges" / "rubrics"
 
 # cache_key -> a stored vote with that identity (looked up in the store, see pipeline.py)
 CacheLookup = Callable[[list[str]], Awaitable[dict[str, Vote]]]
@@ -32,8 +32,8 @@ def panel_path(ref: str | Path) -> Path:
 
 def load_panel(ref: str | Path, rubrics_dir: Path | None = None) -> tuple[PanelSpec, Any]:
     """Validate a panel file and render each of its rubrics once; returns the spec and its rubric library."""
-    from harness.aggregate import METHODS
-    from harness.judge import RubricLibrary
+    from harness.jury.aggregate import METHODS
+    from harness.jury.judge import RubricLibrary
     from harness.pact import content_hash, pydantic_error
     from harness.secrets import scrub
     from harness.yamlio import load_yaml
@@ -56,8 +56,11 @@ def load_panel(ref: str | Path, rubrics_dir: Path | None = None) -> tuple[PanelS
     n_votes = sum(j.samples for j in spec.judges)
     if spec.quorum is not None and not 1 <= spec.quorum <= n_votes:
         # A quorum no ballot can reach makes every verdict inconclusive: a silent no-op jury.
-        raise doc.error(("quorum",), f"quorum {spec.quorum} must be between 1 and the panel's {n_votes} votes "
-                        f"({len(spec.judges)} judges, counting samples)")
+        raise doc.error(
+            ("quorum",),
+            f"quorum {spec.quorum} must be between 1 and the panel's {n_votes} votes "
+            f"({len(spec.judges)} judges, counting samples)",
+        )
     rubrics = RubricLibrary(rubrics_dir or _rubrics_dir(path, {j.rubric for j in spec.judges}))
     names = [j.name for j in spec.judges]
     for i, judge in enumerate(spec.judges):
@@ -87,12 +90,17 @@ def quorum(panel: PanelSpec, n_votes: int) -> int:
 
 
 def aggregate_options(panel: PanelSpec, judges: tuple[JudgeSpec, ...] | None = None) -> Any:
-    from harness.aggregate import AggregateOptions
+    from harness.jury.aggregate import AggregateOptions
 
     judges = judges or panel.judges
     n_votes = sum(j.samples for j in judges)
-    return AggregateOptions(weights={j.name: j.weight for j in judges}, quorum=quorum(panel, n_votes),
-                            tie=panel.tie, fraction=panel.fraction, pass_mark=panel.pass_mark)
+    return AggregateOptions(
+        weights={j.name: j.weight for j in judges},
+        quorum=quorum(panel, n_votes),
+        tie=panel.tie,
+        fraction=panel.fraction,
+        pass_mark=panel.pass_mark,
+    )
 
 
 def audited(panel: PanelSpec, case_id: str, clause_id: str) -> bool:
@@ -140,7 +148,7 @@ class Jury:
     def __post_init__(self) -> None:
         """Everything else a Jury needs is derived here, once: it is frozen afterwards (a changed jury, e.g. one
         given the store's cache door, is a new one made with dataclasses.replace, which runs this again)."""
-        from harness.judge import model_vendor
+        from harness.jury.families import model_vendor
         from harness.llm import provider_of
 
         init = object.__setattr__  # the frozen dataclass's own way to set derived fields in its constructor
@@ -158,8 +166,10 @@ class Jury:
             flags[j.name] = ("same-family",) if same and self.panel.bias.same_family == "flag" else ()
             judges.append(j)
         if not judges:
-            raise ConfigError(f"panel {self.panel.id}: every judge is of the target's model family and "
-                              "bias.same_family is exclude; add a judge from another family")
+            raise ConfigError(
+                f"panel {self.panel.id}: every judge is of the target's model family and "
+                "bias.same_family is exclude; add a judge from another family"
+            )
         init(self, "judges", tuple(judges))
         init(self, "options", aggregate_options(self.panel, self.judges))
         from harness.target import api_key_from_env
@@ -167,23 +177,32 @@ class Jury:
         init(self, "_keys", {j.name: api_key_from_env(j.api_key_env, j.api_base, f"judge {j.name}") for j in judges})
 
     async def ballot(self, case: Case, clause: Clause, transcript: Transcript) -> Ballot:
-        from harness.judge import prepare
+        from harness.jury.judge import prepare
 
         seed = shuffle_seed(self.panel, case.id)
-        calls = [prepare(j, self.panel, case, clause, transcript, s, self.rubrics, context_seed=seed)
-                 for j in self.judges for s in range(j.samples)]
+        calls = [
+            prepare(j, self.panel, case, clause, transcript, s, self.rubrics, context_seed=seed)
+            for j in self.judges
+            for s in range(j.samples)
+        ]
         cached = await self.lookup([c.cache_key for c in calls]) if self.lookup else {}
         if not audited(self.panel, case.id, clause.id):
             votes, saved = await self._adaptive(calls, cached)
         else:
             votes, saved = list(await asyncio.gather(*(self._vote(c, cached) for c in calls))), 0
         self.stats.saved += saved
-        return Ballot(case_id=case.id, clause_id=clause.id, votes=tuple(votes), complete=saved == 0,
-                      calls_saved=saved, shuffle_seed=seed)
+        return Ballot(
+            case_id=case.id,
+            clause_id=clause.id,
+            votes=tuple(votes),
+            complete=saved == 0,
+            calls_saved=saved,
+            shuffle_seed=seed,
+        )
 
     async def _adaptive(self, calls: list[Any], cached: dict[str, Vote]) -> tuple[list[Vote], int]:
         """Call judges one after another and stop once no remaining vote could change the verdict."""
-        from harness.aggregate import can_still_change
+        from harness.jury.aggregate import can_still_change
 
         votes: list[Vote] = []
         for i, call in enumerate(calls):
@@ -194,16 +213,24 @@ class Jury:
         return votes, 0
 
     async def _vote(self, call: Any, cached: dict[str, Vote]) -> Vote:
-        from harness.judge import execute
+        from harness.jury.judge import execute
 
         hit = cached.get(call.cache_key)
         if hit is not None:
             self.stats.cached += 1
-            return hit.model_copy(update=dict(case_id=call.case_id, clause_id=call.clause_id, sample=call.sample,
-                                              cached=True, flags=tuple(call.flags) + self.flags[call.judge.name]))
+            return hit.model_copy(
+                update=dict(
+                    case_id=call.case_id,
+                    clause_id=call.clause_id,
+                    sample=call.sample,
+                    cached=True,
+                    flags=tuple(call.flags) + self.flags[call.judge.name],
+                )
+            )
         provider = self._providers.get(self._provider_of(call.judge.model)) or contextlib.nullcontext()
         async with self._global, provider:
             vote = await execute(call, api_key=self._keys[call.judge.name])
         self.stats.calls += 1
-        return vote.model_copy(update={"flags": tuple(call.flags) + self.flags[call.judge.name],
-                                       "cache_key": call.cache_key})
+        return vote.model_copy(
+            update={"flags": tuple(call.flags) + self.flags[call.judge.name], "cache_key": call.cache_key}
+        )

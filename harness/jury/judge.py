@@ -15,9 +15,9 @@ import jinja2
 
 from harness import llm
 from harness.errors import ConfigError
+from harness.jury.reply_parse import one_line as _one_line
+from harness.jury.reply_parse import parse_reply
 from harness.pact import content_hash
-from harness.reply_parse import one_line as _one_line
-from harness.reply_parse import parse_reply
 from harness.secrets import redact_urls
 from harness.types import Case, Clause, JudgeSpec, PanelSpec, Transcript, Vote
 
@@ -46,13 +46,29 @@ SYSTEM_PROMPT = (
 FENCE_LINE = "Fence code for this call: {boundary}\n\n"
 
 # What `validate` renders: every variable set, then the optional ones empty, so both branches of a rubric run.
-_SAMPLE = {"claim": "The agent answers from the documents.", "clause_id": "sample", "clause_rubric": "Judge the reply.",
-           "input": "Where is my order A1?", "system": "You are a support agent.",
-           "context": [{"id": "kb-1", "title": "Orders", "text": "Orders ship in 2 days."}],
-           "expected": {"must_mention": ["ship"]}, "output": "It ships in 2 days.",
-           "tool_calls": [{"name": "lookup_order", "arguments": {"id": "A1"}}], "scale": "binary", "pass_mark": 4.0}
-_SAMPLE_BARE = {**_SAMPLE, "clause_rubric": None, "input": "user: Cancel order A1.", "system": None, "context": [],
-                "expected": {}, "tool_calls": [], "scale": "ordinal"}
+_SAMPLE = {
+    "claim": "The agent answers from the documents.",
+    "clause_id": "sample",
+    "clause_rubric": "Judge the reply.",
+    "input": "Where is my order A1?",
+    "system": "You are a support agent.",
+    "context": [{"id": "kb-1", "title": "Orders", "text": "Orders ship in 2 days."}],
+    "expected": {"must_mention": ["ship"]},
+    "output": "It ships in 2 days.",
+    "tool_calls": [{"name": "lookup_order", "arguments": {"id": "A1"}}],
+    "scale": "binary",
+    "pass_mark": 4.0,
+}
+_SAMPLE_BARE = {
+    **_SAMPLE,
+    "clause_rubric": None,
+    "input": "user: Cancel order A1.",
+    "system": None,
+    "context": [],
+    "expected": {},
+    "tool_calls": [],
+    "scale": "ordinal",
+}
 
 
 def new_boundary() -> str:
@@ -73,9 +89,14 @@ class RubricLibrary:
     def __init__(self, directory: str | Path = RUBRICS_DIR):
         self.directory = Path(directory)
         self._plain: dict[str, bool] = {}
-        self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(self.directory)),
-                                      undefined=jinja2.StrictUndefined, autoescape=False,
-                                      keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(self.directory)),
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,
+            keep_trailing_newline=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
 
     def path(self, name: str) -> Path:
         return self.directory / (name if name.endswith(".j2") else f"{name}.j2")
@@ -85,8 +106,9 @@ class RubricLibrary:
         try:
             return self.env.get_template(path.name)
         except jinja2.TemplateSyntaxError as exc:
-            raise ConfigError(_one_line(f"template syntax error: {exc.message}"),
-                              where=f"{exc.filename or path}:{exc.lineno}") from None
+            raise ConfigError(
+                _one_line(f"template syntax error: {exc.message}"), where=f"{exc.filename or path}:{exc.lineno}"
+            ) from None
         except jinja2.TemplateNotFound:
             known = ", ".join(sorted(p.stem for p in self.directory.glob("*.j2"))) or "none"
             raise ConfigError(f"no rubric template {path} (rubrics in {self.directory}: {known})") from None
@@ -147,6 +169,7 @@ def _neutralise(value: Any) -> Any:
 def _fencer(boundary: str, *, check: bool = True, seen: list[str] | None = None) -> Callable[..., str]:
     """The template's `data(value, label)`: the only way untrusted material enters a prompt. Each fenced text
     is appended to `seen`, for the reply parser (see fenced_material)."""
+
     def data(value: Any, label: str = "DATA") -> str:
         text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, indent=2, default=str)
         text = _neutralise(text)
@@ -160,25 +183,37 @@ def _fencer(boundary: str, *, check: bool = True, seen: list[str] | None = None)
     return data
 
 
-def _variables(panel: PanelSpec, case: Case, clause: Clause, transcript: Transcript, *,
-               context_seed: int | None) -> tuple[dict[str, Any], bool]:
+def _variables(
+    panel: PanelSpec, case: Case, clause: Clause, transcript: Transcript, *, context_seed: int | None
+) -> tuple[dict[str, Any], bool]:
     """Everything a rubric may use but `boundary` and `data`, untrusted values neutralised; and whether any
     of them held a fence lookalike."""
     context = [{"id": d.id, "title": d.title, "text": d.text} for d in case.context]
     if context_seed is not None:
         random.Random(context_seed).shuffle(context)  # position bias control: order varies by seed, reproducibly
     chat = case.input if isinstance(case.input, str) else "\n".join(f"{m.role}: {m.content}" for m in case.input)
-    untrusted = {"input": chat, "system": case.system, "context": context, "expected": dict(case.expected),
-                 "output": transcript.output,
-                 "tool_calls": [{"name": t.name, "arguments": t.arguments} for t in transcript.tool_calls]}
+    untrusted = {
+        "input": chat,
+        "system": case.system,
+        "context": context,
+        "expected": dict(case.expected),
+        "output": transcript.output,
+        "tool_calls": [{"name": t.name, "arguments": t.arguments} for t in transcript.tool_calls],
+    }
     dumped = json.dumps(untrusted, ensure_ascii=False, default=str)
-    trusted = {"claim": clause.claim, "clause_id": clause.id, "clause_rubric": clause.rubric,
-               "scale": panel.scale, "pass_mark": panel.pass_mark}
+    trusted = {
+        "claim": clause.claim,
+        "clause_id": clause.id,
+        "clause_rubric": clause.rubric,
+        "scale": panel.scale,
+        "pass_mark": panel.pass_mark,
+    }
     return {**trusted, **_neutralise(untrusted)}, any(bad in dumped for bad, _ in _LOOKALIKES)
 
 
-def _render_fresh(rubrics: RubricLibrary, name: str, variables: dict[str, Any],
-                  seen: list[str] | None = None) -> tuple[str, str, bool]:
+def _render_fresh(
+    rubrics: RubricLibrary, name: str, variables: dict[str, Any], seen: list[str] | None = None
+) -> tuple[str, str, bool]:
     """(boundary, rendered text, whether the boundary was re-drawn because the material contained one);
     the fenced texts of the render that succeeded are left in `seen`."""
     collided = False
@@ -227,8 +262,10 @@ class JudgeCall:
 
 
 def _messages(boundary: str, user: str) -> list[dict[str, Any]]:
-    return [{"role": "system", "content": SYSTEM_PROMPT},
-            {"role": "user", "content": FENCE_LINE.format(boundary=boundary) + user}]
+    return [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "user", "content": FENCE_LINE.format(boundary=boundary) + user},
+    ]
 
 
 def _seed(judge: JudgeSpec, sample: int) -> int | None:
@@ -241,8 +278,17 @@ def _response_format(judge: JudgeSpec, scale: str) -> dict[str, Any] | None:
     return {"type": "json_schema", "json_schema": {"name": "vote", "schema": VOTE_SCHEMA(scale), "strict": True}}
 
 
-def prepare(judge: JudgeSpec, panel: PanelSpec, case: Case, clause: Clause, transcript: Transcript, sample: int,
-            rubrics: RubricLibrary, *, context_seed: int | None) -> JudgeCall:
+def prepare(
+    judge: JudgeSpec,
+    panel: PanelSpec,
+    case: Case,
+    clause: Clause,
+    transcript: Transcript,
+    sample: int,
+    rubrics: RubricLibrary,
+    *,
+    context_seed: int | None,
+) -> JudgeCall:
     """Render the judge's rubric for one (case, clause) with a fresh boundary. Raises ConfigError for a rubric bug."""
     variables, lookalike = _variables(panel, case, clause, transcript, context_seed=context_seed)
     if not judge.show_system:
@@ -252,47 +298,106 @@ def prepare(judge: JudgeSpec, panel: PanelSpec, case: Case, clause: Clause, tran
     if rubrics.boundary_is_plain(judge.rubric):  # the material cannot hold the boundary: the same text as a render
         stable = user.replace(boundary, HASH_BOUNDARY)
     else:
-        stable = rubrics.render(judge.rubric, **variables, boundary=HASH_BOUNDARY,
-                                data=_fencer(HASH_BOUNDARY, check=False))
+        stable = rubrics.render(
+            judge.rubric, **variables, boundary=HASH_BOUNDARY, data=_fencer(HASH_BOUNDARY, check=False)
+        )
     prompt_hash = content_hash(_messages(HASH_BOUNDARY, stable))
     response_format = _response_format(judge, panel.scale)
-    cache_key = content_hash({  # at temperature 0 without a seed, samples are the same call and may share a vote
-        "model": judge.model, "prompt": prompt_hash, "temperature": judge.temperature, "seed": _seed(judge, sample),
-        "max_tokens": judge.max_tokens, "sample": sample if judge.temperature > 0 else None, "scale": panel.scale,
-        "pass_mark": panel.pass_mark, "structured": response_format is not None})
+    cache_key = content_hash(
+        {  # at temperature 0 without a seed, samples are the same call and may share a vote
+            "model": judge.model,
+            "prompt": prompt_hash,
+            "temperature": judge.temperature,
+            "seed": _seed(judge, sample),
+            "max_tokens": judge.max_tokens,
+            "sample": sample if judge.temperature > 0 else None,
+            "scale": panel.scale,
+            "pass_mark": panel.pass_mark,
+            "structured": response_format is not None,
+        }
+    )
     flags = (("fence-lookalike",) if lookalike else ()) + (("boundary-collision",) if collided else ())
-    return JudgeCall(judge=judge, case_id=case.id, clause_id=clause.id, sample=sample,
-                     messages=_messages(boundary, user), prompt_hash=prompt_hash, cache_key=cache_key,
-                     response_format=response_format, flags=flags, scale=panel.scale,
-                     pass_mark=panel.pass_mark, boundary=boundary, material=tuple(material))
+    return JudgeCall(
+        judge=judge,
+        case_id=case.id,
+        clause_id=clause.id,
+        sample=sample,
+        messages=_messages(boundary, user),
+        prompt_hash=prompt_hash,
+        cache_key=cache_key,
+        response_format=response_format,
+        flags=flags,
+        scale=panel.scale,
+        pass_mark=panel.pass_mark,
+        boundary=boundary,
+        material=tuple(material),
+    )
 
 
-async def execute(call: JudgeCall, *, api_key: str | None = None,
-                  complete: Callable[[llm.LLMRequest], Awaitable[llm.LLMResponse]] | None = None) -> Vote:
+async def execute(
+    call: JudgeCall,
+    *,
+    api_key: str | None = None,
+    complete: Callable[[llm.LLMRequest], Awaitable[llm.LLMResponse]] | None = None,
+) -> Vote:
     """Send the call through the LLM door and read the reply; a failed call is an abstain vote, never an exception."""
     judge = call.judge
-    request = llm.LLMRequest(model=judge.model, messages=call.messages, temperature=judge.temperature,
-                             seed=_seed(judge, call.sample), max_tokens=judge.max_tokens, api_base=judge.api_base,
-                             api_key=api_key, timeout_s=judge.timeout_s, retries=judge.retries,
-                             response_format=call.response_format, fast_lane=judge.fast_lane)
-    base = dict(case_id=call.case_id, clause_id=call.clause_id, judge=judge.name, model=judge.model,
-                sample=call.sample, prompt_hash=call.prompt_hash, cache_key=call.cache_key, flags=call.flags)
+    request = llm.LLMRequest(
+        model=judge.model,
+        messages=call.messages,
+        temperature=judge.temperature,
+        seed=_seed(judge, call.sample),
+        max_tokens=judge.max_tokens,
+        api_base=judge.api_base,
+        api_key=api_key,
+        timeout_s=judge.timeout_s,
+        retries=judge.retries,
+        response_format=call.response_format,
+        fast_lane=judge.fast_lane,
+    )
+    base = dict(
+        case_id=call.case_id,
+        clause_id=call.clause_id,
+        judge=judge.name,
+        model=judge.model,
+        sample=call.sample,
+        prompt_hash=call.prompt_hash,
+        cache_key=call.cache_key,
+        flags=call.flags,
+    )
     try:
         response = await (complete or llm.complete)(request)
     except Exception as exc:  # the door never raises; a substitute might
         reason = redact_urls(_one_line(str(exc)))[:300]  # an error may quote the api_base, credentials and all
-        return Vote(**base, label="abstain", abstain_reason=f"call failed (other): {reason}",
-                    abstain_code="call-failed")
-    usage = dict(latency_ms=response.latency_ms, tokens_in=response.tokens_in, tokens_out=response.tokens_out,
-                 cost_usd=response.cost_usd)
+        return Vote(
+            **base, label="abstain", abstain_reason=f"call failed (other): {reason}", abstain_code="call-failed"
+        )
+    usage = dict(
+        latency_ms=response.latency_ms,
+        tokens_in=response.tokens_in,
+        tokens_out=response.tokens_out,
+        cost_usd=response.cost_usd,
+    )
     if response.error is not None:
-        return Vote(**base, **usage, label="abstain", raw_reply="",
-                    abstain_reason=f"call failed ({response.error_kind}): {redact_urls(response.error)}",
-                    abstain_code="call-failed")
+        return Vote(
+            **base,
+            **usage,
+            label="abstain",
+            raw_reply="",
+            abstain_reason=f"call failed ({response.error_kind}): {redact_urls(response.error)}",
+            abstain_code="call-failed",
+        )
     parsed = parse_reply(response.text, call.scale, call.pass_mark, untrusted=fenced_material(call))
-    return Vote(**base, **usage, label=parsed.label, score=parsed.score,
-                rationale=parsed.rationale, raw_reply=response.text, abstain_reason=parsed.abstain_reason,
-                abstain_code=parsed.abstain_code)
+    return Vote(
+        **base,
+        **usage,
+        label=parsed.label,
+        score=parsed.score,
+        rationale=parsed.rationale,
+        raw_reply=response.text,
+        abstain_reason=parsed.abstain_reason,
+        abstain_code=parsed.abstain_code,
+    )
 
 
 def fenced_material(call: JudgeCall) -> list[str]:
@@ -302,43 +407,11 @@ def fenced_material(call: JudgeCall) -> list[str]:
         return list(call.material)
     if not call.boundary:
         return []
-    fence = re.compile(rf"<<<BEGIN ([A-Z0-9 _.:\-]*) {re.escape(call.boundary)}>>>\n(.*?)\n"
-                       rf"<<<END \1 {re.escape(call.boundary)}>>>", re.S)
-    return [m[2] for msg in call.messages if isinstance(msg.get("content"), str)
-            for m in fence.finditer(msg["content"])]
-
-
-# ---------------------------------------------------------------- model families
-
-_FAMILIES = (  # (family, pattern searched in the model name's last path segment)
-    ("gpt", r"gpt|davinci|^o\d(?:-|$)"), ("claude", r"claude"), ("gemini", r"gemini"), ("gemma", r"gemma"),
-    ("llama", r"llama"), ("mistral", r"mistral|mixtral|codestral|ministral|pixtral|magistral|devstral"),
-    ("qwen", r"qwen|qwq"), ("deepseek", r"deepseek"), ("phi", r"^phi"), ("command", r"command|^c4ai"),
-    ("grok", r"grok"), ("nova", r"\bnova"),
-)
-_VENDORS = {"gpt": "openai", "claude": "anthropic", "gemini": "google", "gemma": "google", "llama": "meta",
-            "mistral": "mistral", "qwen": "alibaba", "deepseek": "deepseek", "phi": "microsoft",
-            "command": "cohere", "grok": "xai", "nova": "amazon"}
-# A first-party API prefix names the vendor of a model name we do not know. Not `openai/`: that prefix
-# routes to any OpenAI-compatible server (vLLM, llama.cpp, our own) whatever model it serves.
-_PROVIDER_VENDORS = {"anthropic": "anthropic", "gemini": "google", "mistral": "mistral", "deepseek": "deepseek",
-                     "cohere": "cohere", "cohere_chat": "cohere", "xai": "xai"}
-
-
-def model_family(model: str) -> str:
-    """The family guessed from a litellm model string (gpt, claude, gemini, gemma, llama, ...); an unknown
-    name gives the leading letters of its last path segment."""
-    name = model.strip().lower().rsplit("/", 1)[-1]
-    hits = [(m.start(), family) for family, pattern in _FAMILIES if (m := re.search(pattern, name))]
-    if hits:
-        return min(hits)[1]  # the earliest mention: deepseek-r1-distill-llama is deepseek's
-    lead = re.match(r"[a-z]+", name)
-    return lead[0] if lead else "unknown"
-
-
-def model_vendor(model: str) -> str:
-    """Who trained it (openai, anthropic, google, meta, ...): the unit of the same-family bias control, since
-    sibling families (gemini, gemma) share data and house style. Takes a model string, family or vendor name."""
-    family = model_family(model)
-    provider = model.strip().lower().split("/", 1)[0] if "/" in model else ""
-    return _VENDORS.get(family) or _PROVIDER_VENDORS.get(provider, family)
+    fence = re.compile(
+        rf"<<<BEGIN ([A-Z0-9 _.:\-]*) {re.escape(call.boundary)}>>>\n(.*?)\n"
+        rf"<<<END \1 {re.escape(call.boundary)}>>>",
+        re.S,
+    )
+    return [
+        m[2] for msg in call.messages if isinstance(msg.get("content"), str) for m in fence.finditer(msg["content"])
+    ]

@@ -14,10 +14,10 @@ from pydantic import BaseModel, ConfigDict
 from statsmodels.stats.inter_rater import aggregate_raters, cohens_kappa
 from statsmodels.stats.inter_rater import fleiss_kappa as _sm_fleiss
 
-from harness import irr
-from harness.aggregate import AggregateOptions, DawidSkeneFit, aggregate, fit_dawid_skene
-from harness.intervals import wilson as _wilson
-from harness.irr import MIN_ITEMS, PairAgreement
+from harness.jury.aggregate import AggregateOptions, DawidSkeneFit, aggregate, fit_dawid_skene
+from harness.stats import irr
+from harness.stats.intervals import wilson as _wilson
+from harness.stats.irr import MIN_ITEMS, PairAgreement
 from harness.types import Ballot, Vote
 
 Interval = tuple[float, float]
@@ -79,7 +79,7 @@ class PanelStats(_Record):
     # cohen_kappa[a][b] == cohen_kappa[b][a]: nested by name because tuple keys do not survive JSON.
     cohen_kappa: dict[str, dict[str, float | None]]
     judges: tuple[JudgeStats, ...]
-    # n, intervals and the prevalence-robust statistics (harness/irr.py). A statistic from fewer than
+    # n, intervals and the prevalence-robust statistics (harness/stats/irr.py). A statistic from fewer than
     # min_items items is listed in small_sample; its value is reported but should not be trusted.
     min_items: int = MIN_ITEMS
     alpha_items: int = 0  # items with two or more valid labels (nominal alpha, AC1, PABAK, percent agreement)
@@ -107,7 +107,7 @@ def _finite(x: float) -> float | None:
 
 
 def wilson(successes: int, n: int) -> Interval | None:
-    """95% Wilson score interval, None when n is 0 (harness/intervals.py: the one implementation)."""
+    """95% Wilson score interval, None when n is 0 (harness/stats/intervals.py: the one implementation)."""
     return _wilson(successes, n)
 
 
@@ -116,8 +116,14 @@ def case_agreement(ballot: Ballot) -> CaseAgreement:
     p, f, a = labels.count("pass"), labels.count("fail"), labels.count("abstain")
     n = p + f
     entropy = sum((x / n) * math.log2(n / x) for x in (p, f) if x) if n else None
-    return CaseAgreement(pass_votes=p, fail_votes=f, abstain_votes=a, split=f"{p}-{f}",
-                         entropy_bits=entropy, unanimous=n >= 2 and (p == 0 or f == 0))
+    return CaseAgreement(
+        pass_votes=p,
+        fail_votes=f,
+        abstain_votes=a,
+        split=f"{p}-{f}",
+        entropy_bits=entropy,
+        unanimous=n >= 2 and (p == 0 or f == 0),
+    )
 
 
 # ---------------------------------------------------------------- rater matrices
@@ -223,8 +229,11 @@ def cohen_matrix(labels: np.ndarray, raters: Sequence[str]) -> dict[str, dict[st
 
 def pair_stats(labels: np.ndarray, raters: Sequence[str], min_items: int = MIN_ITEMS) -> tuple[PairAgreement, ...]:
     """Per pair of judges: n shared items, Cohen's kappa with its asymptotic interval, AC1 and PABAK."""
-    return tuple(irr.pair_agreement(raters[i], raters[j], _pair_table(labels[i], labels[j]), min_items)
-                 for i in range(len(raters)) for j in range(i + 1, len(raters)))
+    return tuple(
+        irr.pair_agreement(raters[i], raters[j], _pair_table(labels[i], labels[j]), min_items)
+        for i in range(len(raters))
+        for j in range(i + 1, len(raters))
+    )
 
 
 # ---------------------------------------------------------------- judges
@@ -247,16 +256,22 @@ def _agreement(votes: Sequence[Sequence[Vote]], references: Sequence[str]) -> tu
     return agree, compared
 
 
-def leave_one_out(ballots: Sequence[Ballot], judge: str, method: str = "majority",
-                  options: AggregateOptions | None = None) -> list[str]:
+def leave_one_out(
+    ballots: Sequence[Ballot], judge: str, method: str = "majority", options: AggregateOptions | None = None
+) -> list[str]:
     """Per ballot, the verdict of `method` on the other judges' votes: quorum 1, a tie is inconclusive."""
     opts = (options or AggregateOptions()).model_copy(update={"quorum": 1, "tie": "inconclusive"})
     others = [b.model_copy(update={"votes": tuple(v for v in b.votes if v.judge != judge)}) for b in ballots]
     return [d.outcome for d in aggregate(method, others, opts)]
 
 
-def judge_stats(judge: str, ballots: Sequence[Ballot], verdicts: Sequence[str] | None,
-                references: Sequence[str] | None = None, min_items: int = MIN_ITEMS) -> JudgeStats:
+def judge_stats(
+    judge: str,
+    ballots: Sequence[Ballot],
+    verdicts: Sequence[str] | None,
+    references: Sequence[str] | None = None,
+    min_items: int = MIN_ITEMS,
+) -> JudgeStats:
     """One judge's rates; `references` are its leave-one-out verdicts (see JudgeStats), `verdicts` the panel's."""
     votes = [[v for v in b.votes if v.judge == judge] for b in ballots]
     flat = [v for vs in votes for v in vs]
@@ -267,18 +282,33 @@ def judge_stats(judge: str, ballots: Sequence[Ballot], verdicts: Sequence[str] |
     pass_rate, pass_ci = _rate(passes, len(flat) - abstains)
     abstain_rate, abstain_ci = _rate(abstains, len(flat))
     agreement, agreement_ci = _rate(agree, compared)
-    return JudgeStats(judge=judge, n=len(flat), pass_rate=pass_rate, pass_ci=pass_ci, abstain_rate=abstain_rate,
-                      abstain_ci=abstain_ci, n_compared=compared, agreement_with_panel=agreement,
-                      agreement_ci=agreement_ci, agreement_full_panel=_rate(full_agree, full_compared)[0],
-                      small_sample=compared < min_items)
+    return JudgeStats(
+        judge=judge,
+        n=len(flat),
+        pass_rate=pass_rate,
+        pass_ci=pass_ci,
+        abstain_rate=abstain_rate,
+        abstain_ci=abstain_ci,
+        n_compared=compared,
+        agreement_with_panel=agreement,
+        agreement_ci=agreement_ci,
+        agreement_full_panel=_rate(full_agree, full_compared)[0],
+        small_sample=compared < min_items,
+    )
 
 
 # ---------------------------------------------------------------- the run
 
 
-def panel_agreement(ballots: Sequence[Ballot], verdicts: Sequence[str] | None = None,
-                    sampled: Sequence[bool] | None = None, *, method: str = "majority",
-                    options: AggregateOptions | None = None, min_items: int = MIN_ITEMS) -> PanelStats:
+def panel_agreement(
+    ballots: Sequence[Ballot],
+    verdicts: Sequence[str] | None = None,
+    sampled: Sequence[bool] | None = None,
+    *,
+    method: str = "majority",
+    options: AggregateOptions | None = None,
+    min_items: int = MIN_ITEMS,
+) -> PanelStats:
     """Agreement over a run's complete ballots; `verdicts[i]` is the panel outcome of `ballots[i]`, and
     `method` and `options` are the panel's (for the leave-one-out references and the Dawid-Skene report).
 
@@ -308,9 +338,13 @@ def panel_agreement(ballots: Sequence[Ballot], verdicts: Sequence[str] | None = 
     pairs = pair_stats(labels, raters, min_items)
     score_items = int(((~np.isnan(scores)).sum(axis=0) >= 2).sum())
     fleiss, nominal, ordinal = fleiss_from_counts(table), alpha(labels, "nominal"), alpha(scores, "ordinal")
-    counts = {"fleiss_kappa": (int(table.shape[0]), fleiss), "krippendorff_alpha": (pct_items, nominal),
-              "gwet_ac1": (pct_items, robust["gwet_ac1"][0]), "pabak": (pct_items, robust["pabak"][0]),
-              "krippendorff_alpha_scores": (score_items, ordinal)}
+    counts = {
+        "fleiss_kappa": (int(table.shape[0]), fleiss),
+        "krippendorff_alpha": (pct_items, nominal),
+        "gwet_ac1": (pct_items, robust["gwet_ac1"][0]),
+        "pabak": (pct_items, robust["pabak"][0]),
+        "krippendorff_alpha_scores": (score_items, ordinal),
+    }
     small = [name for name, (n, value) in counts.items() if n < min_items and value is not None]
     small += [f"cohen_kappa {p.a}/{p.b}" for p in pairs if p.small_sample and p.n]
     small += [f"agreement_with_panel {j.judge}" for j in judges if j.small_sample and j.n_compared]

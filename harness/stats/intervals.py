@@ -27,8 +27,9 @@ def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float] | None
     return wilson_bounds(successes / n, n, z)
 
 
-def newcombe_paired(both: int, only_first: int, only_second: int, neither: int,
-                    z: float = Z95) -> tuple[float, float] | None:
+def newcombe_paired(
+    both: int, only_first: int, only_second: int, neither: int, z: float = Z95
+) -> tuple[float, float] | None:
     """Newcombe's (1998) method 10 interval for p2 - p1 of paired binary data, None without pairs.
 
     p1 = (both + only_first) / n and p2 = (both + only_second) / n: the interval is for the second rate

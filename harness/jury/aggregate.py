@@ -146,7 +146,7 @@ def _count_method(name: str) -> Method:
         "majority": "Strict majority of valid votes; exactly half each way goes to the tie rule.",
         "supermajority": "A side wins with at least `fraction` of the valid votes; neither side goes to the tie rule.",
         "unanimous": "All valid votes agree. A split is `fail` when tie='fail' (fail-closed), otherwise "
-                     "`inconclusive`: it is never `pass`, even with tie='pass'.",
+        "`inconclusive`: it is never `pass`, even with tie='pass'.",
     }[name]
     return method
 
@@ -236,14 +236,16 @@ def _objective(sens: np.ndarray, spec: np.ndarray, prior: float, n_pass: np.ndar
     return loglik + float(log_prior) + _PRIOR * (math.log(prior) + math.log1p(-prior))
 
 
-def _em(t: np.ndarray, n_pass: np.ndarray, n_fail: np.ndarray, max_iter: int,
-        tol: float) -> tuple[np.ndarray, int, bool]:
+def _em(
+    t: np.ndarray, n_pass: np.ndarray, n_fail: np.ndarray, max_iter: int, tol: float
+) -> tuple[np.ndarray, int, bool]:
     sens, spec, prior = _m_step(t, n_pass, n_fail)
     for i in range(1, max_iter + 1):
         t = _e_step(sens, spec, prior, n_pass, n_fail)
         new_sens, new_spec, new_prior = _m_step(t, n_pass, n_fail)
-        moved = max(float(np.max(np.abs(new_sens - sens))), float(np.max(np.abs(new_spec - spec))),
-                    abs(new_prior - prior))
+        moved = max(
+            float(np.max(np.abs(new_sens - sens))), float(np.max(np.abs(new_spec - spec))), abs(new_prior - prior)
+        )
         sens, spec, prior = new_sens, new_spec, new_prior
         if moved < tol:
             return t, i, True
@@ -263,9 +265,21 @@ def fit_dawid_skene(ballots: Sequence[Ballot], opts: AggregateOptions | None = N
     judges, n_pass, n_fail = _vote_counts(ballots)
     has_votes = (n_pass + n_fail).sum(axis=1) > 0
     if not has_votes.any():
-        return DawidSkeneFit(posteriors=(None,) * len(ballots), reliability={}, prior=None, objective=None,
-                             best_objective=None, iterations=0, converged=True, best_start="majority", starts=0, starts_converged=0,
-                             starts_at_best=0, max_iter=opts.max_iter, tol=opts.tol)
+        return DawidSkeneFit(
+            posteriors=(None,) * len(ballots),
+            reliability={},
+            prior=None,
+            objective=None,
+            best_objective=None,
+            iterations=0,
+            converged=True,
+            best_start="majority",
+            starts=0,
+            starts_converged=0,
+            starts_at_best=0,
+            max_iter=opts.max_iter,
+            tol=opts.tol,
+        )
     # Ballots without a valid vote carry no information about judges or the prior, so they sit out of EM.
     n_pass, n_fail = n_pass[has_votes], n_fail[has_votes]
     rng = np.random.default_rng(opts.seed)
@@ -285,10 +299,18 @@ def fit_dawid_skene(ballots: Sequence[Ballot], opts: AggregateOptions | None = N
     return DawidSkeneFit(
         posteriors=tuple(posteriors),
         reliability={j: {"sensitivity": float(sens[k]), "specificity": float(spec[k])} for k, j in enumerate(judges)},
-        prior=float(prior), objective=objective, best_objective=fits[top][0], iterations=iterations, converged=converged,
-        best_start="majority" if best == 0 else f"random {best}", starts=len(fits),
-        starts_converged=sum(f[3] for f in fits), starts_at_best=sum(abs(f[0] - objective) <= 1e-6 for f in fits),
-        max_iter=opts.max_iter, tol=opts.tol)
+        prior=float(prior),
+        objective=objective,
+        best_objective=fits[top][0],
+        iterations=iterations,
+        converged=converged,
+        best_start="majority" if best == 0 else f"random {best}",
+        starts=len(fits),
+        starts_converged=sum(f[3] for f in fits),
+        starts_at_best=sum(abs(f[0] - objective) <= 1e-6 for f in fits),
+        max_iter=opts.max_iter,
+        tol=opts.tol,
+    )
 
 
 def dawid_skene(
@@ -311,8 +333,9 @@ def dawid_skene_method(ballots: Sequence[Ballot], opts: AggregateOptions) -> lis
         elif math.isclose(p, 0.5, rel_tol=0.0, abs_tol=1e-12):
             out.append(_tie("posterior P(pass) 0.5", opts, p))
         else:
-            out.append(PanelDecision(outcome="pass" if p > 0.5 else "fail",
-                                     reason=f"posterior P(pass) {p:.3f}", score=p))
+            out.append(
+                PanelDecision(outcome="pass" if p > 0.5 else "fail", reason=f"posterior P(pass) {p:.3f}", score=p)
+            )
     return out
 
 
@@ -366,8 +389,7 @@ def can_still_change(
         labels = [v.label for v in _labels(ballot)]
         p, f = labels.count("pass"), labels.count("fail")
         # Judges are interchangeable under these rules, so how many more vote each way is all that matters.
-        reachable = {_decide_counts(p + a, f + b, method, opts).outcome
-                     for a in range(r + 1) for b in range(r + 1 - a)}
+        reachable = {_decide_counts(p + a, f + b, method, opts).outcome for a in range(r + 1) for b in range(r + 1 - a)}
     return bool(reachable - {now})
 
 
@@ -387,5 +409,8 @@ def _weighted_outcomes(valid: list[Vote], remaining: Sequence[str], opts: Aggreg
     # (> 0), so an assignment in between can only give something new if the two ends fall on opposite sides
     # of zero, and then they already differ. Missing the quorum needs fewer votes than all-abstain, the current
     # outcome, has. Hence the two ends and the current outcome are every outcome there is.
-    return {_decide_weights(wp + w, wf, n + r, opts).outcome, _decide_weights(wp, wf + w, n + r, opts).outcome,
-            _decide_weights(wp, wf, n, opts).outcome}
+    return {
+        _decide_weights(wp + w, wf, n + r, opts).outcome,
+        _decide_weights(wp, wf + w, n + r, opts).outcome,
+        _decide_weights(wp, wf, n, opts).outcome,
+    }

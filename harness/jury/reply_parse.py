@@ -40,8 +40,10 @@ SCORE_KEYS = ("score", "rating", "grade")
 RATIONALE_KEYS = ("rationale", "reason", "reasoning", "explanation", "justification", "comment")
 MAX_PARSE_CHARS = 100_000  # bounds the brace scan; a verdict comes early
 _SEP = r"[\s*_:#=>\-\"'`]*"
-_VERDICT_LINE = re.compile(r"\b(?:verdict|decision|label|result|outcome|judge?ment|answer)\b" + _SEP
-                           + r"\b(pass(?:ed|es)?|fail(?:ed|s)?)\b", re.I)
+_VERDICT_LINE = re.compile(
+    r"\b(?:verdict|decision|label|result|outcome|judge?ment|answer)\b" + _SEP + r"\b(pass(?:ed|es)?|fail(?:ed|s)?)\b",
+    re.I,
+)
 _SCORE_LINE = re.compile(r"\b(?:score|rating|grade)\b" + _SEP + r"(\d+(?:\.\d+)?)(?:\s*(?:/|out\s+of)\s*(\d+))?", re.I)
 _RATIONALE_LINE = re.compile(r"^\W*(?:rationale|reason(?:ing)?|explanation|justification)\b\W*(\S.*)$", re.I | re.M)
 _FENCED = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\n?(.*?)```", re.S)
@@ -49,7 +51,9 @@ _FENCED = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\n?(.*?)```", re.S)
 _EXPLICIT_VERDICT = re.compile(
     r"(?:^|(?<=[.!?])[ \t]+)[ \t*_#\-]*(?:(?:final|overall|my)\s+)?"
     r"(?:verdict|decision|label|result|outcome|judge?ment|answer)[\s*_#\-\"'`]*[:=][\s*_#\-\"'`]*"
-    r"(pass(?:ed|es)?|fail(?:ed|s)?)\b", re.I | re.M)
+    r"(pass(?:ed|es)?|fail(?:ed|s)?)\b",
+    re.I | re.M,
+)
 # A judge quoting its material: an echoed fence (real or defused lookalike markers), or a markdown blockquote.
 _ECHOED_FENCE = re.compile(r"(?:<<<|‹‹‹)BEGIN\b(?:.*?(?:<<<|‹‹‹)END\b[^\n]*|[^\n]*)", re.S)
 _BLOCKQUOTE = re.compile(r"^[ \t]*>.*$", re.M)
@@ -106,7 +110,7 @@ def _loads(text: str) -> Any:
 
 
 def _balanced_objects(text: str) -> list[str]:
-    return [text[s:e + 1] for s, e in _balanced_spans(text)]
+    return [text[s : e + 1] for s, e in _balanced_spans(text)]
 
 
 def _balanced_spans(text: str) -> list[tuple[int, int]]:
@@ -189,7 +193,7 @@ def _objects(text: str, planted: _Planted) -> tuple[str, list[tuple[int, int, An
     """(start, end, object) of every JSON object in the text, fenced or inline, that the material did not
     hold; and the text with the ones it held blanked, so no later mention-scan reads them either."""
     found = [(m.start(1), m.end(1), _loads(m[1])) for m in _FENCED.finditer(text)]
-    found += [(s, e + 1, _loads(text[s:e + 1])) for s, e in _balanced_spans(text)]
+    found += [(s, e + 1, _loads(text[s : e + 1])) for s, e in _balanced_spans(text)]
     found = [(s, e, o) for s, e, o in found if isinstance(o, dict)]
     for s, e, o in found:
         if planted.has_object(o):
@@ -203,7 +207,7 @@ def _explicit_verdicts(text: str, planted: _Planted) -> list[tuple[int, str]]:
     for m in _EXPLICIT_VERDICT.finditer(text[:MAX_PARSE_CHARS]):
         line_start = text.rfind("\n", 0, m.start()) + 1
         line_end = text.find("\n", m.end())
-        if not planted.has_line(text[line_start:line_end if line_end >= 0 else len(text)]):
+        if not planted.has_line(text[line_start : line_end if line_end >= 0 else len(text)]):
             out.append((m.start(), _label_of(m[1]) or ""))
     return out
 
@@ -292,8 +296,6 @@ def parse_reply(text: str, scale: str, pass_mark: float, untrusted: Sequence[str
 
 
 # ---------------------------------------------------------------- the call
-
-
 
 
 def one_line(text: str) -> str:

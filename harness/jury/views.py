@@ -37,9 +37,25 @@ ORDER BY (v.outcome = 'inconclusive') DESC, v.entropy_bits DESC NULLS LAST, v.ca
 """
 
 
-STATS_FIELDS = ("percent_agreement_items", "fleiss_items", "alpha_items", "score_items", "min_items", "fleiss_ci",
-                "fleiss_se0", "alpha_nominal_ci", "gwet_ac1", "gwet_ac1_ci", "pabak", "pabak_ci",
-                "bootstrap_resamples", "bootstrap_seed", "pairs", "small_sample", "dawid_skene")
+STATS_FIELDS = (
+    "percent_agreement_items",
+    "fleiss_items",
+    "alpha_items",
+    "score_items",
+    "min_items",
+    "fleiss_ci",
+    "fleiss_se0",
+    "alpha_nominal_ci",
+    "gwet_ac1",
+    "gwet_ac1_ci",
+    "pabak",
+    "pabak_ci",
+    "bootstrap_resamples",
+    "bootstrap_seed",
+    "pairs",
+    "small_sample",
+    "dawid_skene",
+)
 
 
 def panel_summary(store: Any, run_id: str) -> dict[str, Any] | None:
@@ -54,24 +70,39 @@ def panel_summary(store: Any, run_id: str) -> dict[str, Any] | None:
     for key in STATS_FIELDS:
         summary[key] = stats.get(key)
     summary["agreement_reference"] = stats.get("agreement_reference", "full panel (recorded before leave-one-out)")
-    summary["judges"] = store.query("SELECT * EXCLUDE (run_id) FROM judge_stats WHERE run_id = ? ORDER BY judge",
-                                    [run_id])
+    summary["judges"] = store.query(
+        "SELECT * EXCLUDE (run_id) FROM judge_stats WHERE run_id = ? ORDER BY judge", [run_id]
+    )
     extra = {j["judge"]: j for j in stats.get("judges", [])}
     for j in summary["judges"]:
         more = extra.get(j["judge"], {})
-        j.update(n_compared=more.get("n_compared"), agreement_full_panel=more.get("agreement_full_panel"),
-                 agreement_small_sample=more.get("small_sample"))
+        j.update(
+            n_compared=more.get("n_compared"),
+            agreement_full_panel=more.get("agreement_full_panel"),
+            agreement_small_sample=more.get("small_sample"),
+        )
     summary["costs"] = store.query(_JUDGE_COSTS, [run_id])
     summary["clause_costs"] = store.query(_CLAUSE_COSTS, [run_id])
-    calls = store.query("SELECT sum(calls_saved) AS saved, count(*) FILTER (WHERE NOT complete) AS stopped "
-                        "FROM ballots WHERE run_id = ?", [run_id])[0]
+    calls = store.query(
+        "SELECT sum(calls_saved) AS saved, count(*) FILTER (WHERE NOT complete) AS stopped "
+        "FROM ballots WHERE run_id = ?",
+        [run_id],
+    )[0]
     summary["calls_saved"], summary["n_stopped"] = calls["saved"] or 0, calls["stopped"] or 0
     return summary
 
 
-_NO_STATS = {"n": 0, "pass_rate": None, "abstain_rate": None, "agreement_with_panel": None,
-             "agreement_ci_low": None, "agreement_ci_high": None, "n_compared": None, "agreement_full_panel": None,
-             "agreement_small_sample": None}
+_NO_STATS = {
+    "n": 0,
+    "pass_rate": None,
+    "abstain_rate": None,
+    "agreement_with_panel": None,
+    "agreement_ci_low": None,
+    "agreement_ci_high": None,
+    "n_compared": None,
+    "agreement_full_panel": None,
+    "agreement_small_sample": None,
+}
 
 
 def judge_rows(p: dict[str, Any]) -> list[dict[str, Any]]:
@@ -79,8 +110,9 @@ def judge_rows(p: dict[str, Any]) -> list[dict[str, Any]]:
     statistics (all its ballots stopped early, or it was excluded) still made calls: it gets a row with n 0."""
     costs = {c["judge"]: c for c in p["costs"]}
     stats = {j["judge"]: j for j in p["judges"]}
-    return [{**costs.get(name, {}), **stats.get(name, _NO_STATS), "judge": name}
-            for name in sorted(set(stats) | set(costs))]
+    return [
+        {**costs.get(name, {}), **stats.get(name, _NO_STATS), "judge": name} for name in sorted(set(stats) | set(costs))
+    ]
 
 
 def ballots_line(p: dict[str, Any]) -> str:
@@ -95,14 +127,18 @@ def ballots_line(p: dict[str, Any]) -> str:
     return f"{text}, {out} left out ({'; '.join(why)})"
 
 
-def disagreements(store: Any, run_id: str, clause: str | None = None, judge: str | None = None,
-                  limit: int = 50) -> list[dict[str, Any]]:
+def disagreements(
+    store: Any, run_id: str, clause: str | None = None, judge: str | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
     """Split and inconclusive panel verdicts with each judge's vote and rationale, most divided first."""
     store.run(run_id)  # a clear error for an unknown run
     rows = store.query(_DISAGREEMENTS, [run_id, clause, clause])
     votes: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for v in store.query("SELECT case_id, clause_id, judge, sample, label, score, rationale, abstain_reason, cached "
-                         "FROM votes WHERE run_id = ? ORDER BY judge, sample", [run_id]):
+    for v in store.query(
+        "SELECT case_id, clause_id, judge, sample, label, score, rationale, abstain_reason, cached "
+        "FROM votes WHERE run_id = ? ORDER BY judge, sample",
+        [run_id],
+    ):
         votes.setdefault((v["case_id"], v["clause_id"]), []).append(v)
     out = []
     for r in rows:
@@ -113,5 +149,3 @@ def disagreements(store: Any, run_id: str, clause: str | None = None, judge: str
             continue
         out.append(r)
     return out[:limit]
-
-
