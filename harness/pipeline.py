@@ -190,13 +190,8 @@ class _Writer:
 
 async def execute(store: Store, plan: Plan, target: Target, run_id: str, settings: RunSettings) -> RunOutcome:
     """Run every case not yet stored for `run_id`; on cancellation keep what finished and record the abort."""
-    done_ids = store.done_case_ids(run_id)
-    todo = [c for c in plan.suite.cases if c.id not in done_ids]
-    total = len(plan.suite.cases)
-    outcome = RunOutcome(run_id=run_id, total=total, done=len(done_ids))
-    if done_ids:
-        store.add_event(run_id, "resumed", f"{len(done_ids)} of {total} cases already stored")
-    started = time.monotonic()
+    todo, outcome = begin(store, plan, run_id)
+    total, started = outcome.total, time.monotonic()
     queue: asyncio.Queue[Case] = asyncio.Queue()
     for case in todo:
         queue.put_nowait(case)
@@ -237,7 +232,7 @@ async def execute(store: Store, plan: Plan, target: Target, run_id: str, setting
                             w.cancel()
                     return
 
-    with Progress(total, len(done_ids), enabled=settings.progress) as progress:
+    with Progress(total, outcome.done, enabled=settings.progress) as progress:
         workers = [asyncio.create_task(worker(progress)) for _ in range(max(1, min(settings.concurrency, len(todo))))]
         try:
             async with asyncio.timeout(settings.deadline_s):
@@ -261,17 +256,36 @@ async def execute(store: Store, plan: Plan, target: Target, run_id: str, setting
     for task in workers:
         if not task.cancelled() and task.exception() is not None:
             raise task.exception()  # type: ignore[misc]  # a bug, not a run failure: as before, it propagates
-    if outcome.failed is None and watch is not None and len(todo) == total:
-        outcome.failed = watch.cause(final=True)  # a whole small run that failed one way (a resumed one is mixed)
-    if outcome.failed is not None:
-        outcome.done = len(store.done_case_ids(run_id))
-        store.add_event(run_id, "failed", outcome.failed)
-        outcome.elapsed_s = time.monotonic() - started
-        return outcome  # no clause results or decision: a failed run is not evidence about the agent
+    if failed(store, outcome, watch, resumed=len(todo) < total, started=started):
+        return outcome
     outcome.done = total
     outcome.clause_results, outcome.decision = finish(store, plan, run_id, settings.jury, settings.confidence)
     outcome.elapsed_s = time.monotonic() - started
     return outcome
+
+
+def begin(store: Store, plan: Plan, run_id: str) -> tuple[list[Case], RunOutcome]:
+    """The cases a run has still to do and its outcome so far; a resumed run says so in its events."""
+    done_ids = store.done_case_ids(run_id)
+    todo = [c for c in plan.suite.cases if c.id not in done_ids]
+    total = len(plan.suite.cases)
+    if done_ids:
+        store.add_event(run_id, "resumed", f"{len(done_ids)} of {total} cases already stored")
+    return todo, RunOutcome(run_id=run_id, total=total, done=len(done_ids))
+
+
+def failed(store: Store, outcome: RunOutcome, watch: FailureWatch | None, resumed: bool, started: float) -> bool:
+    """Whether the run failed (most calls failed one way), recorded as such: then it gets no clause results or
+    decision, since a failed run is not evidence about the agent. A whole run is judged on all its calls at the end
+    too, so a small run that failed entirely is failed (a resumed one is mixed, so it is not)."""
+    if outcome.failed is None and watch is not None and not resumed:
+        outcome.failed = watch.cause(final=True)
+    if outcome.failed is None:
+        return False
+    outcome.done = len(store.done_case_ids(outcome.run_id))
+    store.add_event(outcome.run_id, "failed", outcome.failed)
+    outcome.elapsed_s = time.monotonic() - started
+    return True
 
 
 def panel_verdicts(jury: Jury, ballots: Sequence[Ballot]) -> tuple[list[Verdict], dict[str, Any]]:

@@ -130,3 +130,19 @@ def test_a_map_where_a_rule_condition_names_a_value_is_one_line(tmp_path, monkey
     assert main(["validate", str(root)]) == 2
     line = one_error_line(capsys.readouterr().err)
     assert "consequences" in line and "severity" in line
+
+
+def test_an_expectation_reference_that_is_not_a_name_does_not_crash_the_attacks(tmp_path, monkeypatch, capsys):
+    # found by the fuzz test: `equals: {expected: []}` made the adversarial goal finder raise TypeError
+    import shutil
+    from pathlib import Path
+
+    root = tmp_path / "contract"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "suites" / "contract", root)
+    pact = root / "pact.yaml"
+    pact.write_text(pact.read_text().replace("equals: {expected: asks_advice}", "equals: {expected: []}"))
+    monkeypatch.chdir(tmp_path)
+    code = main(["validate", str(root)])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert code in (0, 2) and (code == 0 or len(err.strip().splitlines()) == 1), err

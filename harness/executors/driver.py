@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
-from harness.pipeline import RunOutcome, RunSettings, finish
+from harness.pipeline import RunOutcome, RunSettings, begin, failed, finish
 from harness.progress import Progress
 from harness.store import Store
 from harness.suite import Plan
@@ -68,14 +68,9 @@ async def execute_sharded(
 ) -> RunOutcome:
     """Run every case not yet stored for `run_id` on shards; the same outcomes, events and resume as
     pipeline.execute: on Ctrl-C/SIGTERM or the deadline what finished is stored and the run can be resumed."""
-    done_ids = store.done_case_ids(run_id)
-    todo = [c for c in plan.suite.cases if c.id not in done_ids]
-    total = len(plan.suite.cases)
-    outcome = RunOutcome(run_id=run_id, total=total, done=len(done_ids))
-    if done_ids:
-        store.add_event(run_id, "resumed", f"{len(done_ids)} of {total} cases already stored")
-    started = time.monotonic()
-    with Progress(total, len(done_ids), enabled=settings.progress) as progress:
+    todo, outcome = begin(store, plan, run_id)
+    total, started = outcome.total, time.monotonic()
+    with Progress(total, outcome.done, enabled=settings.progress) as progress:
         pump = _Pump(store, run_id, outcome, progress, settings.fail_fast)
         if todo:
             reason = await _drive(pump, start, todo, settings.deadline_s)
@@ -83,14 +78,8 @@ async def execute_sharded(
                 return _aborted(store, outcome, total, reason)
     if pump.lost:
         return _aborted(store, outcome, total, pump.lost[0])
-    watch = pump.watch
-    if outcome.failed is None and watch is not None and len(todo) == total:
-        outcome.failed = watch.cause(final=True)  # a whole small run that failed one way (a resumed one is mixed)
-    if outcome.failed is not None:
-        outcome.done = len(store.done_case_ids(run_id))
-        store.add_event(run_id, "failed", outcome.failed)
-        outcome.elapsed_s = time.monotonic() - started
-        return outcome  # no clause results or decision: a failed run is not evidence about the agent
+    if failed(store, outcome, pump.watch, resumed=len(todo) < total, started=started):
+        return outcome
     if pump.stored < len(todo):  # a shard that ended without a word: never count missing cases as done
         return _aborted(store, outcome, total, f"{len(todo) - pump.stored} cases came back from no shard")
     outcome.done = total

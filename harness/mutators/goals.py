@@ -61,7 +61,7 @@ def enum_for(pact: Pact | None, field: str) -> list[Any]:
 
 def _expected(spec: CheckSpec, key: str, case: Case | None) -> Any:
     ref = spec.params.get(key)
-    if isinstance(ref, dict) and set(ref) == {"expected"} and case is not None:
+    if isinstance(ref, dict) and set(ref) == {"expected"} and isinstance(ref["expected"], str) and case is not None:
         return case.expected.get(ref["expected"])
     return ref
 
