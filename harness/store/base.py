@@ -21,12 +21,19 @@ class StoreBase:
     path: Path
 
     def _insert(self, table: str, rows: Sequence[dict[str, Any]]) -> None:
-        """Bulk insert through a DataFrame: DuckDB's executemany costs ~0.5 ms a row, this ~25 µs."""
+        """Bulk insert of columns DuckDB scans directly: executemany costs ~0.5 ms a row, this a few µs. NumPy
+        object arrays, not a pandas DataFrame: importing pandas brings pyarrow (~40 MB) into every run."""
         if not rows:
             return
-        import pandas as pd
+        import numpy as np
 
-        frame = pd.DataFrame({col: [r[col] for r in rows] for col in rows[0]})  # noqa: F841 (read by DuckDB below)
+        columns = {}
+        for col in rows[0]:
+            values = np.empty(len(rows), dtype=object)
+            for i, r in enumerate(rows):  # one by one: a list value must stay one cell, not become a row of cells
+                values[i] = r[col]
+            columns[col] = values
+        frame = columns  # noqa: F841 (read by DuckDB below, by name)
         self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM frame")
 
     def _transaction(self, fn: Any) -> None:
