@@ -99,24 +99,20 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
+def _judged_run(root, panel, db):
+    """The suite's working agent, judged by `panel` with no cache: only the judges can fail the run."""
+    target = f"python:{root / 'agent.py'}:respond"
+    return pj(
+        "run", root, "--target", target, "--panel", panel, "--db", db, "--no-progress", "--no-report", "--no-cache"
+    )
+
+
 def test_dead_judges_fail_the_run_with_the_judges_cause(tmp_path):
     root = _suite(tmp_path, 30)
     dead = f"http://127.0.0.1:{_closed_port()}/v1"
     panel = write_panel(tmp_path / "panels", dead, [{"name": "judge-a"}, {"name": "judge-b"}, {"name": "judge-c"}])
     db = tmp_path / "j.duckdb"
-    r = pj(
-        "run",
-        root,
-        "--target",
-        f"python:{root / 'agent.py'}:respond",
-        "--panel",
-        panel,
-        "--db",
-        db,
-        "--no-progress",
-        "--no-report",
-        "--no-cache",
-    )
+    r = _judged_run(root, panel, db)
     assert r.returncode == 4, r.stderr
     assert "judge calls failed the same way" in r.stderr and "judge-" in r.stderr
     assert rows(db, "SELECT event FROM run_events ORDER BY event_at DESC LIMIT 1") == [("failed",)]
@@ -132,19 +128,7 @@ def test_one_dead_judge_of_three_does_not_fail_the_run(tmp_path, fake_llm):
         [{"name": "judge-a"}, {"name": "judge-b"}, {"name": "judge-c", "api_base": dead}],
     )
     db = tmp_path / "o.duckdb"
-    r = pj(
-        "run",
-        root,
-        "--target",
-        f"python:{root / 'agent.py'}:respond",
-        "--panel",
-        panel,
-        "--db",
-        db,
-        "--no-progress",
-        "--no-report",
-        "--no-cache",
-    )
+    r = _judged_run(root, panel, db)
     assert r.returncode in (0, 1), r.stderr
     assert rows(db, "SELECT event FROM run_events ORDER BY event_at DESC LIMIT 1") == [("completed",)]
 
