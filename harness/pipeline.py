@@ -146,6 +146,28 @@ def start_run(store: Store, plan: Plan, target: Target, settings: RunSettings) -
     return run_id
 
 
+def call_gate(jury: Jury | None, concurrency: int) -> tuple[asyncio.Semaphore, Jury | None]:
+    """The run's limit on model calls in flight (--concurrency), and the jury that keeps to it.
+
+    The limit is on calls, not cases: a case makes a target call and then one per judge, so with 64 cases in flight
+    and a 3-judge panel up to 192 calls would be, and capping cases at 64 / 4 leaves slots idle while cases wait on
+    their targets. Up to `concurrency` cases are in progress; between them they hold at most `concurrency` calls."""
+    gate = asyncio.Semaphore(concurrency)
+    return gate, (dataclasses.replace(jury, calls=gate) if jury is not None else None)
+
+
+async def run_case(
+    plan: Plan, target: Target, jury: Jury | None, gate: asyncio.Semaphore, case: Case, run_id: str
+) -> CaseResult:
+    """One case through the stages: its target (one call slot for the whole conversation), checks, then judges."""
+    async with gate:
+        transcript = await target.run(case, run_id)
+    result = evaluate_case(plan, case, transcript)
+    if jury is not None:
+        result = await judge_case(jury, plan, result)
+    return result
+
+
 async def judge_case(jury: Jury, plan: Plan, result: CaseResult) -> CaseResult:
     """Send the clauses the checks left undecided to the panel; their verdicts are aggregated at the end."""
     pending = [v for v in result.verdicts if v.outcome == "pending-jury"]
@@ -208,6 +230,7 @@ async def execute(store: Store, plan: Plan, target: Target, run_id: str, setting
         jury = dataclasses.replace(
             jury, lookup=Coalesced(lambda keys: loop.run_in_executor(writer.pool, store.cached_votes, keys))
         )
+    gate, jury = call_gate(jury, settings.concurrency)
 
     async def worker(progress: Progress) -> None:
         # Checked each turn too: asyncio.wait_for in Python 3.11 can swallow a cancellation that lands as the
@@ -217,12 +240,9 @@ async def execute(store: Store, plan: Plan, target: Target, run_id: str, setting
                 case = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            transcript = await target.run(case, run_id)
-            result = evaluate_case(plan, case, transcript)
-            if jury is not None:
-                result = await judge_case(jury, plan, result)
+            result = await run_case(plan, target, jury, gate, case, run_id)
             await writer.add(result)
-            progress.advance(transcript.error is not None)
+            progress.advance(result.transcript.error is not None)
             if watch is not None:
                 watch.record(result)
                 if outcome.failed is None and (cause := watch.cause()) is not None:

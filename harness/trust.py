@@ -135,7 +135,8 @@ def cases_needed_power(passed: int, decided: int, threshold: float, z: float, po
     if decided == 0 or threshold >= 1.0 or threshold <= 0.0 or passed / decided == threshold:
         return None
     import numpy as np
-    from scipy.stats import binom
+
+    from harness.stats.binomial import upper_tails
 
     p = passed / decided
     z_power = NormalDist().inv_cdf(power)
@@ -146,7 +147,10 @@ def cases_needed_power(passed: int, decided: int, threshold: float, z: float, po
     sizes = np.arange(1, int(2 * approx) + 200, dtype=float)
     met = p > threshold
     k = _decisive_counts(sizes, threshold, z, met)
-    chance = binom.sf(k - 1, sizes, p) if met else binom.cdf(k, sizes, p)
+    if met:  # P(X >= k)
+        chance = np.array(upper_tails(k.astype(int).tolist(), p))
+    else:  # P(X <= k) = 1 - P(X >= k + 1)
+        chance = 1.0 - np.array(upper_tails((k + 1).astype(int).tolist(), p))
     ok = np.minimum.accumulate((chance >= power - 1e-12)[::-1])[::-1]  # True from the first N that stays there
     if not ok[-1]:
         return None

@@ -229,10 +229,18 @@ def _suite(root: Path, url: str, n: int, **judge) -> tuple[Path, Path]:
     return root, root / "panel.json"
 
 
-def _run(root: Path, panel: Path, url: str, db: Path, *extra: str, env: dict | None = None) -> tuple[int, bool]:
+HEAVY = ("scipy", "statsmodels", "pandas", "pyarrow")  # ~140 MB between them: a run needs none of them
+
+
+def _run(
+    root: Path, panel: Path, url: str, db: Path, *extra: str, env: dict | None = None, report: bool = False
+) -> tuple[int, bool]:
+    argv = ["run", str(root), "--target", "openai/fl-agent", "--target-base-url", url, "--panel", str(panel)]
+    argv += ["--db", str(db), "--no-progress", *([] if report else ["--no-report"]), *extra]
     code = (
         "import sys\nfrom harness.cli.main import main\n"
-        f"rc = main({['run', str(root), '--target', 'openai/fl-agent', '--target-base-url', url, '--panel', str(panel), '--db', str(db), '--no-progress', '--no-report', *extra]!r})\n"
+        f"rc = main({argv!r})\n"
+        f"print('HEAVY', sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
         "print('LITELLM', 'litellm' in sys.modules, rc)"
     )
     out = subprocess.run(
@@ -245,6 +253,7 @@ def _run(root: Path, panel: Path, url: str, db: Path, *extra: str, env: dict | N
     )
     line = [x for x in out.stdout.splitlines() if x.startswith("LITELLM")]
     assert line, out.stderr[-2000:]
+    assert "HEAVY []" in out.stdout, out.stdout  # statistics, power figures and report in NumPy alone
     _, imported, rc = line[-1].split()
     return int(rc), imported == "True"
 
@@ -253,7 +262,7 @@ def test_a_fast_lane_run_never_imports_litellm_and_forcing_litellm_does(fake_llm
     root, panel = _suite(tmp_path / "s", fake_llm.url, 4)
     for k in range(3):
         fake_llm.script(f"fl-judge-{k}", *[Reply(VOTE)] * 8)
-    rc, imported = _run(root, panel, fake_llm.url, tmp_path / "a.duckdb")
+    rc, imported = _run(root, panel, fake_llm.url, tmp_path / "a.duckdb", report=True)
     assert rc == 0 and not imported
     con = duckdb.connect(str(tmp_path / "a.duckdb"), read_only=True)
     assert con.execute("SELECT count(*), count(*) FILTER (label = 'pass') FROM votes").fetchone() == (12, 12)

@@ -238,3 +238,19 @@ def test_power_figure_undefined_and_large_cases():
     assert cases_needed_power(6, 6, 0.8, z) == cases_needed(6, 6, 0.8, z)  # all passed: every next case passes too
     big = cases_needed_power(899, 1000, 0.9, z)  # the normal approximation beyond 20,000 cases
     assert 650_000 < big < 750_000
+
+
+@pytest.mark.parametrize("p", [0.0, 0.001, 0.3, 0.5, 0.93, 1.0])
+@pytest.mark.parametrize("threshold,side", [(0.05, 1), (0.8, 1), (0.8, -1), (0.99, -1)])
+def test_binomial_tails_match_scipy(p, threshold, side):
+    """The power figures' binomial tails (harness/stats/binomial.py, NumPy-free recurrence) are scipy's to 1e-9
+    along 1..20,000 trials with a Wilson-shaped threshold count, the shape cases_needed_power asks about."""
+    import numpy as np
+    from scipy.stats import binom
+
+    from harness.stats.binomial import upper_tails
+
+    n = np.arange(1, 20_000, dtype=float)
+    k = np.ceil(n * threshold + side * 1.96 * np.sqrt(n * threshold * (1 - threshold)) - 1e-9)
+    ours = np.array(upper_tails(k.astype(int).tolist(), p))
+    assert np.abs(ours - binom.sf(k - 1, n, p)).max() < 1e-9

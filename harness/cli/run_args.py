@@ -45,7 +45,8 @@ def add_parsers(sub: Any, handler: Any) -> None:
         "--concurrency",
         type=positive_int,
         default=8,
-        help="cases in flight at once, in all: shared out among the workers (default 8)",
+        help="model calls in flight at once (target and judge calls together; as many cases in progress), "
+        "in all: shared out among the workers (default 8)",
     )
     run.add_argument(
         "--workers",

@@ -34,7 +34,7 @@ class ShardJob:
     target_ref: str  # the --target as given (python:..., cmd:..., a model)
     target_options: TargetOptions
     target_spec: str  # what the run recorded: the rebuilt target must say the same
-    concurrency: int  # cases in flight in this worker
+    concurrency: int  # model calls (and cases) in flight in this worker
     panel: PanelSpec | None = None  # its concurrency limits already this worker's share
     rubrics_dir: str | None = None
     use_cache: bool = True
@@ -133,11 +133,12 @@ async def run_shard(job: ShardJob, plan: Plan, channel: Channel) -> None:
     """Run the plan's cases `job.concurrency` at a time. Cancelled (the driver stops the run), what finished is
     still sent before the cancellation goes on; cases in flight are left for a resume."""
     from harness.executors import preload_llm
-    from harness.pipeline import evaluate_case, judge_case
+    from harness.pipeline import call_gate, run_case
 
     target = build_target(job)
     jury = build_jury(job, target, channel)
     preload_llm(target, jury)
+    gate, jury = call_gate(jury, job.concurrency)
     batches = _Batches(channel)
     cases = iter(plan.suite.cases)  # shared by the loops below: each case is taken by exactly one
     stopping = False
@@ -146,11 +147,7 @@ async def run_shard(job: ShardJob, plan: Plan, channel: Channel) -> None:
         for case in cases:
             if stopping:  # asyncio.wait_for in 3.11 can swallow a cancellation: a stopped loop must not go on
                 return
-            transcript = await target.run(case, job.run_id)
-            result = evaluate_case(plan, case, transcript)
-            if jury is not None:
-                result = await judge_case(jury, plan, result)
-            await batches.add(result)
+            await batches.add(await run_case(plan, target, jury, gate, case, job.run_id))
 
     tasks = [asyncio.create_task(loop()) for _ in range(max(1, min(job.concurrency, len(plan.suite.cases))))]
     try:

@@ -135,6 +135,8 @@ class Jury:
     target_model: str | None = None
     use_cache: bool = True
     lookup: CacheLookup | None = None  # the store's cache of votes; the pipeline passes it in when use_cache
+    # The run's limit on model calls in flight, target calls included (--concurrency); the pipeline passes it in.
+    calls: asyncio.Semaphore | None = None
     stats: JuryStats = field(default_factory=JuryStats)
     # derived in __post_init__ from the fields above
     judges: tuple[JudgeSpec, ...] = field(init=False, repr=False, compare=False)
@@ -228,7 +230,7 @@ class Jury:
                 )
             )
         provider = self._providers.get(self._provider_of(call.judge.model)) or contextlib.nullcontext()
-        async with self._global, provider:
+        async with self._global, provider, self.calls or contextlib.nullcontext():
             vote = await execute(call, api_key=self._keys[call.judge.name])
         self.stats.calls += 1
         return vote.model_copy(

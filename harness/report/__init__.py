@@ -187,22 +187,19 @@ def _review(store: Any, run_id: str) -> dict[str, Any]:
 
 
 def _trends(store: Any, run: dict[str, Any], limit: int, clause_order: list[str], svg: Any) -> list[dict[str, Any]]:
-    from harness.queries import clause_trend
-
-    frame = clause_trend(store, pact=run["pact_id"], agent=run["agent"])
-    if frame.empty:
-        return []
-    frame = frame[frame["started_at"] <= run["started_at"]]
-    runs = list(dict.fromkeys(frame["run_id"]))[-limit:]
-    frame = frame[frame["run_id"].isin(runs)]
-    rows = _post_review(store, json.loads(frame.to_json(orient="records", date_format="iso")))
+    # Rows straight from v_clause_trend (the view `pactjury trends clauses` reads), not a DataFrame: pandas and
+    # pyarrow (~60 MB) would otherwise be imported by every run's report.
+    agent = "" if run["agent"] is None else " AND agent = ?"
+    params = [run["pact_id"], run["started_at"]] + ([] if run["agent"] is None else [run["agent"]])
+    rows = store.query(
+        f"SELECT * FROM v_clause_trend WHERE pact_id = ? AND started_at <= ?{agent} ORDER BY started_at, run_id, position",
+        params,
+    )
+    runs = set(list(dict.fromkeys(r["run_id"] for r in rows))[-limit:])
+    rows = _post_review(store, [r for r in rows if r["run_id"] in runs])
     out = []
     for clause_id in clause_order:
-        points = [
-            dict(r, started_at=datetime.fromisoformat(r["started_at"].replace("Z", "+00:00")))
-            for r in rows
-            if r["clause_id"] == clause_id
-        ]
+        points = [dict(r, started_at=r["started_at"].astimezone(UTC)) for r in rows if r["clause_id"] == clause_id]
         if not points:
             continue
         rates = [p["rate"] for p in points if p["rate"] is not None]

@@ -11,8 +11,6 @@ from typing import Literal
 import krippendorff
 import numpy as np
 from pydantic import BaseModel, ConfigDict
-from statsmodels.stats.inter_rater import aggregate_raters, cohens_kappa
-from statsmodels.stats.inter_rater import fleiss_kappa as _sm_fleiss
 
 from harness.jury.aggregate import AggregateOptions, DawidSkeneFit, aggregate, fit_dawid_skene
 from harness.stats import irr
@@ -171,8 +169,8 @@ def fleiss_table(labels: np.ndarray) -> np.ndarray:
     complete = labels[:, ~np.isnan(labels).any(axis=0)]
     if complete.shape[1] == 0:
         return np.zeros((0, 2))
-    counts, _ = aggregate_raters(complete.T.astype(int), n_cat=2)  # n_cat keeps both columns when one is unused
-    return counts
+    passes = complete.sum(axis=0).astype(int)
+    return np.column_stack([complete.shape[0] - passes, passes])
 
 
 def fleiss_from_counts(counts: np.ndarray) -> float | None:
@@ -180,9 +178,7 @@ def fleiss_from_counts(counts: np.ndarray) -> float | None:
     counts = np.asarray(counts, dtype=float)
     if counts.ndim != 2 or counts.shape[0] < 2 or counts.sum(axis=1).min() < 2:
         return None
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
-        return _finite(_sm_fleiss(counts, method="fleiss"))
+    return irr.fleiss_kappa(counts)
 
 
 def alpha(matrix: np.ndarray, level: Literal["nominal", "ordinal", "interval"]) -> float | None:
@@ -200,14 +196,7 @@ def alpha(matrix: np.ndarray, level: Literal["nominal", "ordinal", "interval"]) 
 
 def cohen_from_table(table: np.ndarray) -> float | None:
     """Cohen's kappa of a square agreement table; None when chance agreement is 1 (or no items)."""
-    table = np.asarray(table, dtype=float)
-    total = table.sum()
-    if total == 0:
-        return None
-    p_e = float((table.sum(axis=0) / total) @ (table.sum(axis=1) / total))
-    if p_e >= 1 - 1e-12:
-        return None
-    return _finite(cohens_kappa(table, return_results=False))
+    return irr.cohen_kappa_se(table)[0]
 
 
 def _pair_table(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -14,7 +14,6 @@ PABAK: Byrt, Bishop & Carlin (1993). Intervals for the panel statistics: the per
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -50,8 +49,6 @@ def _finite(x: float | None) -> float | None:
 
 def pair_agreement(a: str, b: str, table: np.ndarray, min_items: int = MIN_ITEMS) -> PairAgreement:
     """Cohen's kappa with its standard error, AC1 and PABAK of a 2x2 table (rows: a's label, columns: b's)."""
-    from statsmodels.stats.inter_rater import cohens_kappa
-
     table = np.asarray(table, dtype=float)
     n = int(table.sum())
     kappa = se = ci = ac1 = pabak = percent = None
@@ -62,10 +59,7 @@ def pair_agreement(a: str, b: str, table: np.ndarray, min_items: int = MIN_ITEMS
         ac1 = _chance_corrected(percent, float((pi * (1 - pi)).sum()))
         p_e = float((table.sum(axis=0) / n) @ (table.sum(axis=1) / n))
         if p_e < 1 - 1e-12:
-            with warnings.catch_warnings(), np.errstate(all="ignore"):
-                warnings.simplefilter("ignore")
-                res = cohens_kappa(table)
-            kappa, se = _finite(res["kappa"]), _finite(res["std_kappa"])
+            kappa, se = cohen_kappa_se(table)
             if min(table.sum(axis=0).min(), table.sum(axis=1).min()) == 0:
                 se = None  # a judge that gave one label only: kappa is 0 by construction, its variance formula 0
             if kappa is not None and se is not None and se > 0:
@@ -82,6 +76,45 @@ def pair_agreement(a: str, b: str, table: np.ndarray, min_items: int = MIN_ITEMS
         pabak=pabak,
         small_sample=n < min_items,
     )
+
+
+def cohen_kappa_se(table: np.ndarray) -> tuple[float | None, float | None]:
+    """Cohen's kappa of a square table and its asymptotic standard error (Fleiss, Cohen & Everitt 1969).
+
+    The same figures as statsmodels' `cohens_kappa` (tests/test_agreement_intervals.py compares them), written
+    here because importing statsmodels brings scipy and pandas (~60 MB) into every judged run."""
+    table = np.asarray(table, dtype=float)
+    n = table.sum()
+    if n == 0:
+        return None, None
+    probs = table / n
+    rows, cols = probs.sum(axis=1), probs.sum(axis=0)
+    p_e = float(cols @ rows)
+    if p_e >= 1 - 1e-12:
+        return None, None
+    kappa = (float(np.trace(probs)) - p_e) / (1 - p_e)
+    term_a = float((np.diag(probs) * (1 - (rows + cols) * (1 - kappa)) ** 2).sum())
+    off = ~np.eye(len(table), dtype=bool)
+    spread = (cols[:, None] + rows[None, :]) ** 2
+    term_b = (1 - kappa) ** 2 * float((probs * spread)[off].sum())
+    term_c = (kappa - p_e * (1 - kappa)) ** 2
+    var = (term_a + term_b - term_c) / (1 - p_e) ** 2 / n
+    return _finite(kappa), (math.sqrt(var) if var >= 0 and math.isfinite(var) else None)
+
+
+def fleiss_kappa(counts: np.ndarray) -> float | None:
+    """Fleiss' kappa of an items x categories count table with the same number of raters on every item."""
+    counts = np.asarray(counts, dtype=float)
+    raters = counts.sum(axis=1)
+    if counts.ndim != 2 or counts.shape[0] < 2 or raters.min() < 2 or (raters != raters[0]).any():
+        return None
+    n = raters[0]
+    p_cat = counts.sum(axis=0) / counts.sum()
+    p_item = ((counts**2).sum(axis=1) - n) / (n * (n - 1))
+    p_e = float((p_cat**2).sum())
+    if p_e >= 1 - 1e-12:
+        return None
+    return _finite((float(p_item.mean()) - p_e) / (1 - p_e))
 
 
 def _chance_corrected(observed: float, chance: float) -> float | None:
