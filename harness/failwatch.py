@@ -41,6 +41,27 @@ class _Tally:
         return (self.example[key], count) if count >= share * self.calls else None
 
 
+# One case's calls as the watch counts them: (cause key, message) of its target call and of each judge call made,
+# (None, None) for a call that did not fail. Small and plain, so a worker can send it with the case's rows.
+Observed = tuple[tuple[str | None, str | None], list[tuple[str | None, str | None]]]
+
+
+def observe(result: CaseResult) -> Observed:
+    error = result.transcript.error
+    judges: list[tuple[str | None, str | None]] = []
+    for ballot in result.ballots:
+        for vote in ballot.votes:
+            if vote.cached:
+                continue
+            if vote.abstain_code != "call-failed":
+                judges.append((None, None))
+                continue
+            reason = vote.abstain_reason or ""
+            match = _JUDGE_KIND.match(reason)
+            judges.append((match.group(1) if match else cause_key(reason), f"{vote.judge}: {reason}"))
+    return (cause_key(error) if error is not None else None, error), judges
+
+
 @dataclass
 class FailureWatch:
     """Counts target calls and judge calls; `cause()` names the failure that took most of either, if one did.
@@ -55,19 +76,14 @@ class FailureWatch:
     judges: _Tally = field(default_factory=_Tally)
 
     def record(self, result: CaseResult) -> None:
-        error = result.transcript.error
-        self.target.add(cause_key(error) if error is not None else None, error)
-        for ballot in result.ballots:
-            for vote in ballot.votes:
-                if vote.cached:
-                    continue
-                failed = vote.abstain_code == "call-failed"
-                reason = vote.abstain_reason or ""
-                match = _JUDGE_KIND.match(reason)
-                self.judges.add(
-                    (match.group(1) if match else cause_key(reason)) if failed else None,
-                    f"{vote.judge}: {reason}" if failed else None,
-                )
+        self.add(observe(result))
+
+    def add(self, calls: Observed) -> None:
+        """Count one case's calls as `observe` saw them (perhaps in a worker process)."""
+        (target_key, target_error), judges = calls
+        self.target.add(target_key, target_error)
+        for key, message in judges:
+            self.judges.add(key, message)
 
     def cause(self, final: bool = False) -> str | None:
         """One line saying why the run failed, or None. `final`: the run is over, so a run smaller than

@@ -210,8 +210,20 @@ class _Writer:
         self.pool.shutdown(wait=True)
 
 
+def cache_worth_asking(store: Store, settings: RunSettings) -> RunSettings:
+    """The settings, with the vote cache left unasked when it cannot hit: no judge of the panel has an answered
+    call in the store (a new store, a new panel). Each lookup is a DuckDB query on the one writer's thread, and
+    with worker processes those queries, not the workers, would set the pace. Within one run the cache is not
+    asked then either: a case repeated in the suite gets fresh votes, as a case does on a first run."""
+    jury = settings.jury
+    if jury is None or not jury.use_cache or store.has_answers_from(sorted({j.model for j in jury.judges})):
+        return settings
+    return dataclasses.replace(settings, jury=dataclasses.replace(jury, use_cache=False))
+
+
 async def execute(store: Store, plan: Plan, target: Target, run_id: str, settings: RunSettings) -> RunOutcome:
     """Run every case not yet stored for `run_id`; on cancellation keep what finished and record the abort."""
+    settings = cache_worth_asking(store, settings)
     todo, outcome = begin(store, plan, run_id)
     total, started = outcome.total, time.monotonic()
     queue: asyncio.Queue[Case] = asyncio.Queue()

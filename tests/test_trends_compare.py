@@ -470,3 +470,12 @@ def test_compare_runs_api_pairs_by_case_id(evs):
         c = compare_runs(s, evs.v1, evs.v2)
     assert c["correction"] == "Holm" and c["warnings"] == []
     assert sum(k["n_pairs"] for k in c["clauses"]) == 48
+
+
+def test_the_vote_cache_is_asked_only_where_it_could_hit(store, evs):
+    """A run asks the store's vote cache only if a judge of its panel has an answered call there (harness/pipeline.py
+    cache_worth_asking); the later run of this store still had its unchanged calls answered from the cache."""
+    assert store.has_answers_from(["openai/gpt-4o-mini"]) and store.has_answers_from(["nobody", "openai/ev-judge-b"])
+    assert not store.has_answers_from(["openai/never-called"]) and not store.has_answers_from([])
+    cached = store.query("SELECT count(*) AS n FROM votes WHERE run_id = ? AND cached", [evs.run_ids[3]])
+    assert cached[0]["n"] > 0

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.errors import ConfigError
-from harness.pipeline import RunOutcome, RunSettings, execute
+from harness.pipeline import RunOutcome, RunSettings, cache_worth_asking, execute
 from harness.store import Store
 from harness.suite import Plan
 from harness.target import Target, TargetOptions
@@ -80,6 +80,7 @@ class Executor:
     ) -> RunOutcome:
         from harness.executors.driver import execute_sharded
 
+        settings = cache_worth_asking(store, settings)
         done = store.done_case_ids(run_id)
         n_todo = sum(c.id not in done for c in plan.suite.cases)
         start = STARTERS[self.kind](self, plan, target, run_id, settings, n_todo)

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
+from harness.executors.shard import Packed
 from harness.pipeline import RunOutcome, RunSettings, begin, failed, finish
 from harness.progress import Progress
 from harness.store import Store
@@ -18,7 +19,7 @@ from harness.types import Case
 
 class Source(Protocol):
     """Running shards, as a stream of events read by the writer thread:
-    ("results", [CaseResult, ...]), ("lookup", cache keys, reply(votes)), ("lost", why a shard ended early).
+    ("results", Packed), ("lookup", cache keys, reply(votes)), ("lost", why a shard ended early).
     Once `stop` is set the shards are told to stop; the stream ends when every shard has."""
 
     def events(self, stop: threading.Event) -> Iterator[tuple[Any, ...]]: ...
@@ -51,13 +52,13 @@ class _Pump:
                 self.lost.append(event[1])
                 self.stop.set()
 
-    def _results(self, batch: list[Any]) -> None:
-        self.store.write_results(self.run_id, batch)
-        self.stored += len(batch)
-        for result in batch:
-            self.progress.advance(result.transcript.error is not None)
+    def _results(self, batch: Packed) -> None:
+        self.store.write_rows(batch.rows)
+        self.stored += len(batch.observed)
+        for calls in batch.observed:
+            self.progress.advance(calls[0][1] is not None)
             if self.watch is not None:
-                self.watch.record(result)
+                self.watch.add(calls)
         if self.watch is not None and self.outcome.failed is None and (cause := self.watch.cause()) is not None:
             self.outcome.failed = cause  # the other shards' calls would fail the same way: stop them now
             self.stop.set()

@@ -13,9 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection, wait
 from typing import Any, cast
 
-from harness.executors.shard import ShardJob, driver_cwd, one_line, run_shard, sub_plan
+from harness.executors.shard import Packed, ShardJob, driver_cwd, one_line, run_shard, sub_plan
 from harness.suite import Plan
-from harness.types import Case, CaseResult, Vote
+from harness.types import Case, Vote
 
 STOP_GRACE_S = 10.0  # after a stop, how long workers get to send what they finished before they are killed
 
@@ -34,7 +34,7 @@ class _PipeChannel:
         self.ids = itertools.count()
         threading.Thread(target=self._read, name="pactjury-recv", daemon=True).start()
 
-    async def put(self, batch: list[CaseResult]) -> None:
+    async def put(self, batch: Packed) -> None:
         await self.loop.run_in_executor(self.sender, self.conn.send, ("results", batch))
 
     async def lookup(self, keys: list[str]) -> dict[str, Vote]:

@@ -15,9 +15,9 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from harness.errors import ConfigError
-from harness.executors.shard import ShardJob, driver_cwd, one_line, run_shard, sub_plan
+from harness.executors.shard import Packed, ShardJob, driver_cwd, one_line, run_shard, sub_plan
 from harness.suite import Plan
-from harness.types import Case, CaseResult, Vote
+from harness.types import Case, Vote
 
 SHARD_CASES = 2000  # the most cases one task takes: bounds a task's memory and what a lost task costs to redo
 STOP_GRACE_S = 10.0
@@ -55,7 +55,7 @@ class _TaskChannel:
     def __init__(self, out: queue.Queue[Any], desk: Any):
         self.out, self.desk = out, desk
 
-    async def put(self, batch: list[CaseResult]) -> None:
+    async def put(self, batch: Packed) -> None:
         await asyncio.get_running_loop().run_in_executor(None, self.out.put, batch)  # blocks while the queue is full
 
     async def lookup(self, keys: list[str]) -> dict[str, Vote]:
@@ -66,7 +66,7 @@ class _TaskChannel:
         return answer
 
 
-def shard_task(job: ShardJob, plan: Plan, desk: Any) -> Iterator[list[CaseResult]]:
+def shard_task(job: ShardJob, plan: Plan, desk: Any) -> Iterator[Packed]:
     """A Ray generator task: the shard runs on an event loop in a thread, this yields its batches as they come."""
     out: queue.Queue[Any] = queue.Queue(maxsize=2)
     started: dict[str, Any] = {}

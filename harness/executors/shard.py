@@ -12,15 +12,34 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from harness.errors import ConfigError
+from harness.failwatch import Observed
 from harness.suite import Plan
 from harness.target import Target, TargetOptions
 from harness.types import Case, CaseResult, PanelSpec, Vote
 
 
+@dataclass(frozen=True)
+class Packed:
+    """A batch of finished cases as it travels to the writer: the store's rows (store/sql.py result_rows) and what
+    the writer's progress bar and failure watch need of each case. Built in the worker, so that the one writer
+    only inserts: unpickling the records and turning them into rows there would be the whole run's bottleneck."""
+
+    rows: dict[str, list[dict[str, Any]]]
+    observed: list[Observed]
+
+    @classmethod
+    def of(cls, run_id: str, batch: Sequence[CaseResult]) -> Packed:
+        from harness.failwatch import observe
+        from harness.store.base import _now
+        from harness.store.sql import result_rows
+
+        return cls(result_rows(run_id, batch, _now()), [observe(r) for r in batch])
+
+
 class Channel(Protocol):
     """A worker's one line back to the run's writer: batches of finished cases out, the store's vote cache in."""
 
-    async def put(self, batch: list[CaseResult]) -> None: ...
+    async def put(self, batch: Packed) -> None: ...
 
     async def lookup(self, keys: list[str]) -> dict[str, Vote]: ...
 
@@ -92,6 +111,7 @@ def build_target(job: ShardJob) -> Target:
 def build_jury(job: ShardJob, target: Target, channel: Channel) -> Any:
     if job.panel is None:
         return None
+    from harness.jury.coalesce import Coalesced
     from harness.jury.judge import RubricLibrary
     from harness.jury.panel import Jury
 
@@ -103,17 +123,18 @@ def build_jury(job: ShardJob, target: Target, channel: Channel) -> Any:
         rubrics=RubricLibrary(rubrics),
         target_model=getattr(target, "model", None),
         use_cache=job.use_cache,
-        lookup=channel.lookup if job.use_cache else None,
+        # merged while one is in flight, as in-process: one round trip to the writer per burst, not per ballot
+        lookup=Coalesced(channel.lookup) if job.use_cache else None,
     )
 
 
 class _Batches:
     """Finished cases, sent on in batches (as the in-process writer flushes): every 200 cases or half a second."""
 
-    def __init__(self, channel: Channel):
+    def __init__(self, channel: Channel, run_id: str):
         from harness.pipeline import FLUSH_EVERY_CASES, FLUSH_EVERY_S
 
-        self.channel, self.every, self.every_s = channel, FLUSH_EVERY_CASES, FLUSH_EVERY_S
+        self.channel, self.run_id, self.every, self.every_s = channel, run_id, FLUSH_EVERY_CASES, FLUSH_EVERY_S
         self.pending: list[CaseResult] = []
         self.last = time.monotonic()
 
@@ -126,7 +147,7 @@ class _Batches:
         batch, self.pending = self.pending, []
         self.last = time.monotonic()
         if batch:
-            await self.channel.put(batch)
+            await self.channel.put(Packed.of(self.run_id, batch))
 
 
 async def run_shard(job: ShardJob, plan: Plan, channel: Channel) -> None:
@@ -139,7 +160,7 @@ async def run_shard(job: ShardJob, plan: Plan, channel: Channel) -> None:
     jury = build_jury(job, target, channel)
     preload_llm(target, jury)
     gate, jury = call_gate(jury, job.concurrency)
-    batches = _Batches(channel)
+    batches = _Batches(channel, job.run_id)
     cases = iter(plan.suite.cases)  # shared by the loops below: each case is taken by exactly one
     stopping = False
 

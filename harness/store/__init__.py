@@ -12,7 +12,7 @@ from harness.schema import MIGRATIONS  # kept apart: the schema is ~250 lines of
 from harness.secrets import scrub
 from harness.store.base import _now
 from harness.store.reviews import ReviewStore
-from harness.store.sql import _EXPORT_FORMATS, _EXPORT_TABLES, _case_row, _j, _transcript_row, _vote_rollup, _vote_row
+from harness.store.sql import _EXPORT_FORMATS, _EXPORT_TABLES, RESULT_TABLES, _case_row, _j, result_rows
 from harness.types import Case, CaseResult, ClauseResult, PactDecision, PanelSpec, Verdict
 
 DEFAULT_DB = Path("results/pactjury.duckdb")
@@ -163,44 +163,14 @@ class Store(ReviewStore):
         self.con.execute("INSERT INTO run_events VALUES (?, ?, ?, ?)", [run_id, _now(), event, detail])
 
     def write_results(self, run_id: str, results: Sequence[CaseResult]) -> None:
-        now = _now()
-        transcripts = [_transcript_row(r, now) for r in results]
-        checks = [
-            dict(
-                run_id=run_id,
-                case_id=c.case_id,
-                clause_id=c.clause_id,
-                idx=c.index,
-                check_name=c.check,
-                negated=c.negated,
-                outcome=c.outcome,
-                detail=c.detail,
-            )
-            for r in results
-            for c in r.checks
-        ]
-        verdicts = [dict(run_id=run_id, **v.model_dump()) for r in results for v in r.verdicts]
-        ballots = [b for r in results for b in r.ballots]
-        ballot_rows = [
-            dict(
-                run_id=run_id,
-                case_id=b.case_id,
-                clause_id=b.clause_id,
-                complete=b.complete,
-                calls_saved=b.calls_saved,
-                shuffle_seed=b.shuffle_seed,
-            )
-            for b in ballots
-        ]
-        votes = [_vote_row(run_id, v, now) for b in ballots for v in b.votes]
+        self.write_rows(result_rows(run_id, results, _now()))
+
+    def write_rows(self, rows: dict[str, list[dict[str, Any]]]) -> None:
+        """Finished cases as `result_rows` made them (maybe in a worker process), in one transaction."""
 
         def write() -> None:
-            self._insert("transcripts", transcripts)
-            self._insert("check_results", checks)
-            self._insert("verdicts", verdicts)
-            self._insert("ballots", ballot_rows)
-            self._insert("votes", votes)
-            self._insert("vote_rollup", _vote_rollup(votes))  # what the cost views read (0003_views)
+            for table in RESULT_TABLES:
+                self._insert(table, rows.get(table, []))
 
         self._transaction(write)
 

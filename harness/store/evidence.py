@@ -35,12 +35,27 @@ class EvidenceStore(StoreBase):
         """Earlier answered (not abstained) judge calls with these identities, one per key."""
         if not keys:
             return {}
+        # Keys first, whole rows only for the hits: most lookups miss, and a miss then reads one column.
+        marks = ", ".join("?" * len(keys))
+        hits = self.query(
+            f"SELECT DISTINCT cache_key FROM votes WHERE cache_key IN ({marks}) AND label <> 'abstain'", list(keys)
+        )
+        if not hits:
+            return {}
+        found = [r["cache_key"] for r in hits]
         rows = self.query(
-            f"SELECT * EXCLUDE (run_id, recorded_at) FROM votes WHERE cache_key IN ({', '.join('?' * len(keys))}) "
+            f"SELECT * EXCLUDE (run_id, recorded_at) FROM votes WHERE cache_key IN ({', '.join('?' * len(found))}) "
             "AND label <> 'abstain' QUALIFY row_number() OVER (PARTITION BY cache_key ORDER BY recorded_at) = 1",
-            list(keys),
+            found,
         )
         return {r["cache_key"]: _vote(r) for r in rows}
+
+    def has_answers_from(self, models: Sequence[str]) -> bool:
+        """Whether any judge call to one of these models was answered: if none was, no vote cache lookup can hit."""
+        if not models:
+            return False
+        marks = ", ".join("?" * len(models))
+        return bool(self.query(f"SELECT 1 FROM votes WHERE model IN ({marks}) AND label <> 'abstain' LIMIT 1", models))
 
     def ballots(self, run_id: str) -> list[Ballot]:
         """Every ballot of a run with its votes, in a stable order (case, clause)."""

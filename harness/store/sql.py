@@ -125,3 +125,48 @@ def _vote_rollup(votes: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _vote(row: dict[str, Any]) -> Vote:
     return Vote.model_validate({**row, "flags": tuple(json.loads(row["flags"]))})
+
+
+# the tables a batch of finished cases goes into, in the order they are written
+RESULT_TABLES = ("transcripts", "check_results", "verdicts", "ballots", "votes", "vote_rollup")
+
+
+def result_rows(run_id: str, results: Sequence[CaseResult], now: datetime) -> dict[str, list[dict[str, Any]]]:
+    """A batch of finished cases as the rows of RESULT_TABLES. Plain dicts: a worker process builds them and
+    sends them to the writer, which then only inserts (cheaper to pickle than the records, and its CPU is the
+    one every worker waits on)."""
+    checks = [
+        dict(
+            run_id=run_id,
+            case_id=c.case_id,
+            clause_id=c.clause_id,
+            idx=c.index,
+            check_name=c.check,
+            negated=c.negated,
+            outcome=c.outcome,
+            detail=c.detail,
+        )
+        for r in results
+        for c in r.checks
+    ]
+    ballots = [b for r in results for b in r.ballots]
+    ballot_rows = [
+        dict(
+            run_id=run_id,
+            case_id=b.case_id,
+            clause_id=b.clause_id,
+            complete=b.complete,
+            calls_saved=b.calls_saved,
+            shuffle_seed=b.shuffle_seed,
+        )
+        for b in ballots
+    ]
+    votes = [_vote_row(run_id, v, now) for b in ballots for v in b.votes]
+    return dict(
+        transcripts=[_transcript_row(r, now) for r in results],
+        check_results=checks,
+        verdicts=[dict(run_id=run_id, **v.model_dump()) for r in results for v in r.verdicts],
+        ballots=ballot_rows,
+        votes=votes,
+        vote_rollup=_vote_rollup(votes),  # what the cost views read (0003_views)
+    )
