@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from harness.checks import Params, bind
+from harness.checks import Params, bind, binding_key
 from harness.errors import ConfigError, LoadError
 from harness.pact import content_hash, parse_pact, pydantic_error
 from harness.types import Case, CheckSpec, Clause, Pact, Suite
@@ -139,6 +139,9 @@ def bind_suite(pact: Pact, suite: Suite, doc: YamlDoc) -> tuple[dict[tuple[str, 
     known = {c.id: c for c in pact.clauses}
     bound: dict[tuple[str, str], BoundChecks] = {}
     tested: set[str] = set()
+    # Bound checks shared between cases that bind them alike (most clauses' checks name no expectation): a
+    # 20,000-case suite would otherwise hold one validated Params per case and check (~30 MB).
+    shared: dict[tuple[str, tuple[str, ...]], BoundChecks] = {}
     for i, case in enumerate(suite.cases):
         for j, clause_id in enumerate(case.clause_ids):
             if clause_id not in known:
@@ -149,7 +152,10 @@ def bind_suite(pact: Pact, suite: Suite, doc: YamlDoc) -> tuple[dict[tuple[str, 
             tested.add(clause_id)
             clause = known[clause_id]
             try:
-                bound[(case.id, clause_id)] = tuple((spec, bind(spec, case)) for spec in clause.checks)
+                key = (clause_id, tuple(binding_key(spec, case) for spec in clause.checks))
+                if key not in shared:
+                    shared[key] = tuple((spec, bind(spec, case)) for spec in clause.checks)
+                bound[(case.id, clause_id)] = shared[key]
             except ConfigError as exc:
                 raise doc.error(("cases", i, "expected"), f"clause {clause_id!r}: {exc}") from None
     warnings = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pydantic import ValidationError
@@ -49,6 +50,15 @@ def _has_ref(value: Any) -> bool:
     if isinstance(value, list):
         return any(_has_ref(v) for v in value)
     return False
+
+
+def binding_key(spec: CheckSpec, case: Case) -> str:
+    """What `bind(spec, case)` depends on besides the spec: "" for a spec without expectation references (the same
+    for every case), else the referenced values. Cases with equal keys may share one bound Params (frozen)."""
+    if not _has_ref(spec.params):
+        return ""
+    resolved = {k: _resolve(v, case) for k, v in spec.params.items()}
+    return json.dumps(resolved, sort_keys=True, default=repr)
 
 
 def bind(spec: CheckSpec, case: Case | None = None) -> Params:
