@@ -396,7 +396,7 @@ def finish(
     from harness.clock import now
     from harness.standing import after_run, decide_run
 
-    verdicts: list[Any] = store.verdict_rows(run_id)
+    verdicts: list[Any] = store.verdict_outcomes(run_id)
     decided: list[Verdict] = []
     stats: dict[str, Any] | None = None
     if jury is not None:

@@ -378,21 +378,13 @@ def enrich_summary(store: Any, summary: dict[str, Any], confidence: float | None
     with failing case ids, counts of human labels and the judges' calibration against them."""
     run_id = summary["run"]["run_id"]
     revision, rows = store.current_clause_results(run_id)
-    verdicts = store.effective_verdicts(run_id)
-    failing: dict[str, list[str]] = {}
-    humans: Counter[str] = Counter()
-    for v in verdicts:
-        if v["outcome"] in ("fail", "error"):
-            failing.setdefault(v["clause_id"], []).append(v["case_id"])
-        if v["decided_by"] == "human":
-            humans[v["clause_id"]] += 1
     decision = store.current_run_decision(run_id)
     if confidence is not None and rows:
         from harness.standing import decide_run as run_decision
         from harness.standing import stored_pact as pact_of_run
 
         pact = pact_of_run(store, summary["run"])
-        results, d = run_decision(store, pact, summary["run"], verdicts, confidence)
+        results, d = run_decision(store, pact, summary["run"], store.effective_verdicts(run_id), confidence)
         rows = [r.model_dump() for r in results]
         decision = dict(
             revision=revision,
@@ -401,9 +393,12 @@ def enrich_summary(store: Any, summary: dict[str, Any], confidence: float | None
             rule_index=d.rule_index,
             recomputed_at_confidence=confidence,
         )
+    failing = store.failing_by_clause(run_id, MAX_FAILING)
+    humans = Counter({k: f["human_labels"] for k, f in failing.items()})
     for r in rows:
-        r["failing_total"] = len(failing.get(r["clause_id"], []))
-        r["failing_cases"] = failing.get(r["clause_id"], [])[:MAX_FAILING]  # the first ones, by case id
+        f = failing.get(r["clause_id"], {})
+        r["failing_total"] = f.get("failing_total", 0)
+        r["failing_cases"] = list(f.get("failing_cases") or [])  # the first ones, by case id
         r["human_labels"] = humans[r["clause_id"]]
         r["confidence"] = r.get("confidence") or 0.95
     summary["clauses"], summary["decision"], summary["revision"] = rows, decision, revision

@@ -30,6 +30,20 @@ class ReviewStore(EvidenceStore):
             [run_id],
         )
 
+    def failing_by_clause(self, run_id: str, first: int) -> dict[str, dict[str, Any]]:
+        """Per clause, over the effective verdicts: how many fail or error, the first `first` of those case ids
+        (by id), and how many a human labelled; counted in SQL, not by reading every verdict back."""
+        rows = self.query(
+            "WITH e AS (SELECT v.case_id, v.clause_id, coalesce(l.label, v.outcome) IN ('fail', 'error') AS failing, "
+            f"l.label IS NOT NULL AS human FROM verdicts v LEFT JOIN ({_LATEST_LABELS}) l "
+            "USING (run_id, case_id, clause_id) WHERE v.run_id = ?) "
+            "SELECT clause_id, count(*) FILTER (failing) AS failing_total, "
+            "list_slice(list(case_id ORDER BY case_id) FILTER (failing), 1, ?) AS failing_cases, "
+            "count(*) FILTER (human) AS human_labels FROM e GROUP BY clause_id",
+            [run_id, first],
+        )
+        return {r["clause_id"]: r for r in rows}
+
     def current_clause_results(self, run_id: str) -> tuple[int, list[ClauseRow]]:
         """(revision, rows): the latest human-review revision of a run's clause results, else the originals (0)."""
         rev = self.con.execute(
