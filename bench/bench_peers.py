@@ -14,6 +14,7 @@ Targets (issue 12): pactjury wall <= 0.8x bare litellm, CPU <= 4 ms/call, RSS <=
 
     .venv/bin/python bench/bench_peers.py [-n 300] [--latency-ms 200] [--concurrency 64] [--repeat 1]
     .venv/bin/python bench/bench_peers.py --faults   # CPU of a failed call vs a reply, fast lane and litellm
+    .venv/bin/python bench/bench_peers.py --latency-ms 0 -n 4000 --workers 1 2   # the --workers speed-up
 """
 
 from __future__ import annotations
@@ -295,6 +296,37 @@ def row(name: str, m: dict[str, Any], calls: int, base: dict[str, Any] | None, c
     )
 
 
+def workers_speedup(args: argparse.Namespace, calls: int) -> None:
+    """The same workload under `--workers W` for each W (a fresh store each, so no vote is answered from a cache),
+    interleaved over --repeat rounds; the best wall of each, and its speed-up over the first W."""
+    server, url = start_server(args.latency_ms)
+    best: dict[int, dict[str, Any]] = {}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            suite, panel = write_files(Path(tmp) / "suite", args.n, url, args.concurrency)
+            for i in range(args.repeat):
+                for w in args.workers:
+                    db = Path(tmp) / f"w{w}-{i}.duckdb"
+                    argv = pactjury_argv(suite, panel, url, db, args.concurrency, ["--workers", str(w)])
+                    m = measure(argv, url, server.pid, Path(tmp))
+                    if w not in best or m["wall"] < best[w]["wall"]:
+                        best[w] = m
+    finally:
+        server.terminate()
+        server.wait()
+    print(
+        f"N={args.n} cases x (1 target + {JUDGES} judges) = {calls} calls, latency {args.latency_ms:g} ms, "
+        f"concurrency {args.concurrency}, {os.cpu_count()} CPUs (the server's process shares them), best of {args.repeat}"
+    )
+    base = best[args.workers[0]]
+    for w in args.workers:
+        m = best[w]
+        print(
+            f"--workers {w:<3} wall {m['wall']:7.2f} s  {calls / m['wall']:7.0f} calls/s  CPU {1000 * m['cpu'] / calls:5.2f} "
+            f"ms/call  peak RSS {m['rss_mb']:4.0f} MB  speed-up vs --workers {args.workers[0]}: {base['wall'] / m['wall']:.2f}x"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-n", type=int, default=300, help="cases (each 1 target + 3 judge calls)")
@@ -303,6 +335,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1, help="measure each contender this many times, interleaved")
     ap.add_argument("--skip-litellm-lane", action="store_true", help="leave out `pactjury run --no-fast-lane`")
     ap.add_argument("--faults", action="store_true", help="only measure what a failed call costs, vs a reply")
+    ap.add_argument("--workers", type=int, nargs="+", help="only `pactjury run --workers W` for each W, vs the first")
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--bare", choices=["litellm", "aiohttp"], help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)
@@ -316,6 +349,8 @@ def main() -> None:
         return asyncio.run(loop(args.url, args.n, args.concurrency))
 
     calls = args.n * (JUDGES + 1)
+    if args.workers:
+        return workers_speedup(args, calls)
     server, url = start_server(args.latency_ms)
     results: dict[str, list[dict[str, Any]]] = {}
     try:

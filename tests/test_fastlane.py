@@ -302,3 +302,19 @@ def test_the_server_counts_calls_in_flight(fake_llm):
     stats = json.loads(urllib.request.urlopen(stats_url, timeout=5).read())
     assert stats["requests"] == 16 and stats["in_flight"] == 0 and stats["peak"] == 16
     assert 8 < stats["mean_in_flight"] <= 16  # the pool sends them together: no client-side queueing
+
+
+def test_concurrency_limits_model_calls_in_flight_target_and_judges_together(fake_llm, tmp_path):
+    """`--concurrency 6` is six calls in flight at the server, never more, though the panel's own limit is 64 and
+    each case makes one target call and then three judge calls; and the slots are kept busy (mean near 6)."""
+    import urllib.request
+
+    root, panel = _suite(tmp_path / "s", fake_llm.url, 24)
+    fake_llm.responder.default = lambda body: Reply(VOTE if "judge" in body.get("model", "") else "On it.")
+    fake_llm.responder.latency_s = 0.1
+    stats_url = fake_llm.url.removesuffix("/v1") + "/stats"
+    urllib.request.urlopen(urllib.request.Request(stats_url, method="POST"), timeout=5).read()
+    rc, _ = _run(root, panel, fake_llm.url, tmp_path / "c.duckdb", "--concurrency", "6")
+    stats = json.loads(urllib.request.urlopen(stats_url, timeout=5).read())
+    assert rc == 0 and stats["requests"] == 24 * 4
+    assert stats["peak"] == 6 and stats["mean_in_flight"] > 4.5
