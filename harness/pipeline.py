@@ -400,7 +400,7 @@ def finish(
     decided: list[Verdict] = []
     stats: dict[str, Any] | None = None
     if jury is not None:
-        ballots = store.ballots(run_id)
+        ballots = store.ballots_to_aggregate(run_id)
         if ballots:
             decided, stats = panel_verdicts(jury, ballots)
     store.register_pact(plan.pact)

@@ -151,6 +151,19 @@ def test_fleiss_null_standard_error_fleiss_1971():
     assert round(fleiss_kappa(counts) / irr.fleiss_se0(counts), 1) == 17.7
 
 
+def test_bootstrap_intervals_do_not_depend_on_the_memory_bound():
+    """The resamples are drawn in batches sized to a memory bound (harness/stats/irr.py BOOTSTRAP_CELLS): a bound
+    that cuts them one resample at a time gives the same intervals."""
+    rng = np.random.default_rng(8)
+    labels = _judges(rng, 300, (0.9, 0.7, 0.6), prevalence=0.6)
+    labels[rng.random(labels.shape) < 0.05] = np.nan
+    one_at_a_time, default = irr.panel_statistics(labels, cells=10), irr.panel_statistics(labels)
+    for name, (value, ci) in default.items():  # the same draws; sums in another order differ in the last bits
+        assert one_at_a_time[name][0] == pytest.approx(value, rel=1e-12)
+        assert one_at_a_time[name][1] == pytest.approx(ci, rel=1e-12)
+    assert irr.panel_statistics(labels, cells=900)["gwet_ac1"][1] is not None
+
+
 def test_degenerate_panels_have_no_interval():
     assert irr.panel_statistics(np.zeros((2, 0)))["fleiss_kappa"] == (None, None)
     same = irr.panel_statistics(np.ones((3, 5)))

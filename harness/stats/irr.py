@@ -127,6 +127,7 @@ def _chance_corrected(observed: float, chance: float) -> float | None:
 # from one matrix product per batch: (resamples x items) weights @ (items x features).
 
 PANEL_STATISTICS = ("alpha_nominal", "fleiss_kappa", "gwet_ac1", "pabak")
+BOOTSTRAP_CELLS = 1_000_000
 
 
 def item_counts(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -175,7 +176,12 @@ def _statistics(s: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def panel_statistics(
-    labels: np.ndarray, *, resamples: int = RESAMPLES, seed: int = SEED, level: float = 0.95
+    labels: np.ndarray,
+    *,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+    level: float = 0.95,
+    cells: int = BOOTSTRAP_CELLS,
 ) -> dict[str, tuple[float | None, Interval | None]]:
     """Point value and percentile-bootstrap interval of each of PANEL_STATISTICS (items resampled with
     replacement, seeded). An interval is None with fewer than 2 items, or when fewer than half the resamples
@@ -187,8 +193,12 @@ def panel_statistics(
     n = len(f)
     draws: dict[str, list[np.ndarray]] = {name: [] for name in PANEL_STATISTICS}
     rng = np.random.default_rng(seed)
-    for start in range(0, resamples if n >= 2 else 0, 250):  # batches bound memory at 250 x items
-        size = min(250, resamples - start)
+    # Batches of resamples bound the memory at ~BOOTSTRAP_CELLS counts (3 arrays of that many 8-byte cells): 250 at
+    # a time for up to 4,000 items, fewer beyond (a 20,000-item run would otherwise hold ~120 MB at once). The same
+    # draws either way: the generator's stream does not depend on how it is cut.
+    batch = max(1, min(250, cells // max(n, 1)))
+    for start in range(0, resamples if n >= 2 else 0, batch):
+        size = min(batch, resamples - start)
         picks = rng.integers(0, n, (size, n)) + (np.arange(size)[:, None] * n)
         weights = np.bincount(picks.ravel(), minlength=size * n).reshape(size, n).astype(float)
         for name, values in _statistics(weights @ f).items():

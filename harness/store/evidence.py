@@ -57,25 +57,44 @@ class EvidenceStore(StoreBase):
         marks = ", ".join("?" * len(models))
         return bool(self.query(f"SELECT 1 FROM votes WHERE model IN ({marks}) AND label <> 'abstain' LIMIT 1", models))
 
-    def ballots(self, run_id: str) -> list[Ballot]:
-        """Every ballot of a run with its votes, in a stable order (case, clause)."""
+    def ballots_to_aggregate(self, run_id: str) -> list[Ballot]:
+        """Every ballot of a run, in a stable order (case, clause), its votes carrying what aggregation and the
+        agreement statistics read (judge, model, sample, label, score, cached), not rationales, raw replies or
+        costs: a 20,000-case run's full votes are ~300 MB as records. Rows of our own store, so not re-validated."""
         votes: dict[tuple[str, str], list[Vote]] = {}
-        for r in self.query(
-            "SELECT * EXCLUDE (run_id, recorded_at) FROM votes WHERE run_id = ? "
+        cur = self.con.execute(
+            "SELECT case_id, clause_id, judge, model, sample, label, score, cached FROM votes WHERE run_id = ? "
             "ORDER BY case_id, clause_id, judge, sample",
             [run_id],
-        ):
-            votes.setdefault((r["case_id"], r["clause_id"]), []).append(_vote(r))
-        return [
-            Ballot(
-                case_id=b["case_id"],
-                clause_id=b["clause_id"],
-                complete=b["complete"],
-                calls_saved=b["calls_saved"],
-                shuffle_seed=b["shuffle_seed"],
-                votes=tuple(votes.get((b["case_id"], b["clause_id"]), ())),
+        )
+        for case_id, clause_id, judge, model, sample, label, score, cached in cur.fetchall():
+            votes.setdefault((case_id, clause_id), []).append(
+                Vote.model_construct(
+                    case_id=case_id,
+                    clause_id=clause_id,
+                    judge=judge,
+                    model=model,
+                    sample=sample,
+                    label=label,
+                    score=score,
+                    cached=cached,
+                )
             )
-            for b in self.query("SELECT * FROM ballots WHERE run_id = ? ORDER BY case_id, clause_id", [run_id])
+        cur = self.con.execute(
+            "SELECT case_id, clause_id, complete, calls_saved, shuffle_seed FROM ballots WHERE run_id = ? "
+            "ORDER BY case_id, clause_id",
+            [run_id],
+        )
+        return [
+            Ballot.model_construct(
+                case_id=case_id,
+                clause_id=clause_id,
+                complete=complete,
+                calls_saved=calls_saved,
+                shuffle_seed=shuffle_seed,
+                votes=tuple(votes.pop((case_id, clause_id), ())),
+            )
+            for case_id, clause_id, complete, calls_saved, shuffle_seed in cur.fetchall()
         ]
 
     def done_case_ids(self, run_id: str) -> set[str]:
