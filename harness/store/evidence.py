@@ -62,6 +62,9 @@ class EvidenceStore(StoreBase):
         agreement statistics read (judge, model, sample, label, score, cached), not rationales, raw replies or
         costs: a 20,000-case run's full votes are ~300 MB as records. Rows of our own store, so not re-validated."""
         votes: dict[tuple[str, str], list[Vote]] = {}
+        # one fields-set for all (a set of its own per record would be ~40 MB at 60,000 votes)
+        vote_fields = {"case_id", "clause_id", "judge", "model", "sample", "label", "score", "cached"}
+        ballot_fields = {"case_id", "clause_id", "complete", "calls_saved", "shuffle_seed", "votes"}
         cur = self.con.execute(
             "SELECT case_id, clause_id, judge, model, sample, label, score, cached FROM votes WHERE run_id = ? "
             "ORDER BY case_id, clause_id, judge, sample",
@@ -70,6 +73,7 @@ class EvidenceStore(StoreBase):
         for case_id, clause_id, judge, model, sample, label, score, cached in cur.fetchall():
             votes.setdefault((case_id, clause_id), []).append(
                 Vote.model_construct(
+                    vote_fields,
                     case_id=case_id,
                     clause_id=clause_id,
                     judge=judge,
@@ -87,6 +91,7 @@ class EvidenceStore(StoreBase):
         )
         return [
             Ballot.model_construct(
+                ballot_fields,
                 case_id=case_id,
                 clause_id=clause_id,
                 complete=complete,
