@@ -24,6 +24,8 @@ class YamlDoc:
     lines: dict[Loc, int] | None  # None: loaded by the JSON fast path; found by reading the file again when needed
     # Unquoted string values that a `#` on their line cut short: (location, line, value kept, comment dropped)
     cut_scalars: tuple[tuple[Loc, int, str, str], ...] = ()
+    # The lines of a fast-path document, once an error or warning needed them (found once, not per message).
+    _found: dict[str, dict[Loc, int]] = field(default_factory=dict, repr=False, compare=False)
 
     def cut_warnings(self) -> list[str]:
         """One warning per value a `#` probably truncated (`input: receipt #A123` reads as 'receipt')."""
@@ -36,7 +38,11 @@ class YamlDoc:
     def where(self, loc: Loc) -> str:
         """`file:line: field` for a location (the nearest enclosing line when the exact one is unknown)."""
         loc = tuple(loc)
-        lines = self.lines if self.lines is not None else _lines_of(self.path)
+        lines = self.lines
+        if lines is None:
+            if "lines" not in self._found:
+                self._found["lines"] = _lines_of(self.path)
+            lines = self._found["lines"]
         probe = loc
         while probe and probe not in lines:
             probe = probe[:-1]
@@ -164,6 +170,10 @@ def _check_depth(text: str, path: Path) -> None:
 _NON_PRINTABLE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
+# JSON joins an escaped surrogate pair into one character; YAML reads each escape alone.
+_SURROGATE = re.compile(r"\\u[dD][89abAB]")
+
+
 class _NotPlainJson(ValueError):
     """The text is not JSON that reads the same as YAML: the YAML loader takes it (and names any error's line)."""
 
@@ -203,7 +213,7 @@ def _fast_json(text: str, path: Path) -> YamlDoc | None:
     """A suite written as JSON (generated suites of many thousand cases usually are), read by the json module:
     YAML's composer builds a node per value first, ~3x the memory and 5x the time. Only where YAML would read the
     same data; line numbers are found by the YAML loader if an error needs one."""
-    if not text.lstrip().startswith(("{", "[")) or _NON_PRINTABLE.search(text):
+    if not text.lstrip().startswith(("{", "[")) or _NON_PRINTABLE.search(text) or _SURROGATE.search(text):
         return None
     try:
         data = json.loads(text, object_pairs_hook=_no_duplicates, parse_float=_yaml_float, parse_constant=_not_constant)

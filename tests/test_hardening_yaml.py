@@ -160,6 +160,7 @@ def test_an_expectation_reference_that_is_not_a_name_does_not_crash_the_attacks(
         '{"<<": {"a": 1}}',  # a merge key: refused
         '{"a": NaN}',
         '{"a": "\u0085ok", "b": "\u0080"}',  # a C1 control character YAML refuses
+        '{"a": "\\ud83d\\ude00"}',  # an escaped surrogate pair: JSON joins it, YAML does not
         "[" * 250 + "]" * 250,  # deeper than MAX_DEPTH
     ],
 )

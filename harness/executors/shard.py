@@ -29,11 +29,11 @@ class Packed:
 
     @classmethod
     def of(cls, run_id: str, batch: Sequence[CaseResult]) -> Packed:
+        from harness.clock import stamp
         from harness.failwatch import observe
-        from harness.store.base import _now
-        from harness.store.sql import result_rows
+        from harness.store.sql import result_rows  # row shapes only: the worker never opens the store
 
-        return cls(result_rows(run_id, batch, _now()), [observe(r) for r in batch])
+        return cls(result_rows(run_id, batch, stamp()), [observe(r) for r in batch])
 
 
 class Channel(Protocol):
