@@ -179,7 +179,7 @@ def test_json_fast_path_reads_what_yaml_reads_or_leaves_it_to_yaml(tmp_path, tex
     assert load(True) == load(False)
 
 
-def test_errors_in_a_json_suite_still_name_the_line(tmp_path):
+def test_errors_in_a_json_suite_still_name_the_line(tmp_path, capsys):
     import json
 
     suite = basic_suite(3)
@@ -189,18 +189,6 @@ def test_errors_in_a_json_suite_still_name_the_line(tmp_path):
     doc = load_yaml(root / "suite.yaml")
     assert doc.lines is None  # read by the fast path
     line = next(i for i, t in enumerate((root / "suite.yaml").read_text().splitlines(), 1) if "no-such-clause" in t)
-    rc, err = _run_capture(["validate", str(root)])
-    assert (
-        rc == 2
-        and f"suite.yaml:{line}: cases[2].clauses[0]: case 'case-002' names unknown clause" in one_error_line(err)
-    )
-
-
-def _run_capture(argv: list[str]) -> tuple[int, str]:
-    import contextlib
-    import io
-
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err):
-        rc = main(argv)
-    return rc, err.getvalue()
+    assert main(["validate", str(root)]) == 2
+    err = one_error_line(capsys.readouterr().err)
+    assert f"suite.yaml:{line}: cases[2].clauses[0]: case 'case-002' names unknown clause" in err
